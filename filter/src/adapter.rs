@@ -1,0 +1,218 @@
+//! From host to core and back: reads the request through a narrow `Host`
+//! trait, asks the core for a decision, reports it, and applies it. Generic
+//! over the host so it runs natively in tests; `glue` is the proxy-wasm `Host`.
+
+use crate::audit;
+use crate::config::{AuditLog, Config, Mode};
+use crate::decision::{self, Decision, Request, Verdict};
+use crate::headers;
+use crate::reason::Reason;
+use crate::response::{self, LocalResponse};
+use crate::validate::KeyStore;
+use std::rc::Rc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// What the adapter needs from a gateway, per request.
+pub trait Host {
+    /// All request headers, pseudo-headers included, in one host call.
+    fn request_headers(&mut self) -> Vec<(String, String)>;
+    fn remove_request_header(&mut self, name: &str);
+    fn set_request_header(&mut self, name: &str, value: &str);
+    /// Replaces `:path` and makes the gateway route on the new one.
+    fn set_path(&mut self, path: &str);
+    fn send_response(&mut self, response: &LocalResponse);
+    /// Exposes a decision fact to the gateway's access log (where supported).
+    fn set_property(&mut self, key: &str, value: &str);
+    fn count(&mut self, reason: Reason);
+    fn log(&mut self, level: LogLevel, message: &str);
+    fn source_address(&mut self) -> Option<String>;
+}
+
+/// The configuration a filter instance runs with.
+#[derive(Clone, Debug)]
+pub enum Loaded {
+    Ready(Rc<Config>),
+    /// A configuration that failed validation on a host where refusing it is
+    /// not possible (Kong): every request is denied, and the faults logged.
+    Broken(Rc<Vec<String>>),
+}
+
+/// What to tell the gateway about the request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    Continue,
+    /// A local response was sent.
+    Responded,
+    /// Keys of this provider are not available yet: park the request.
+    WaitForKeys { provider: usize },
+}
+
+pub fn on_request_headers<H: Host>(
+    loaded: &Loaded,
+    keys: &dyn KeyStore,
+    host: &mut H,
+    now: u64,
+) -> Step {
+    let cfg = match loaded {
+        Loaded::Ready(cfg) => cfg,
+        Loaded::Broken(errors) => {
+            host.log(
+                LogLevel::Error,
+                &format!(
+                    "scopegate: configuration rejected, denying every request: {}",
+                    errors.join("; ")
+                ),
+            );
+            host.count(Reason::ConfigInvalid);
+            host.send_response(&response::internal(
+                Reason::ConfigInvalid,
+                "the gateway's Scopegate configuration is invalid",
+            ));
+            return Step::Responded;
+        }
+    };
+    let headers = host.request_headers();
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let (Some(method), Some(path)) = (find(":method"), find(":path")) else {
+        host.log(LogLevel::Error, "scopegate: request without :method or :path");
+        host.count(Reason::InternalError);
+        host.send_response(&response::internal(
+            Reason::InternalError,
+            "request has no method or path",
+        ));
+        return Step::Responded;
+    };
+    let req = Request {
+        method,
+        path,
+        headers: &headers,
+    };
+    let d = decision::decide(cfg, &req, keys, now);
+    if let Verdict::KeysPending { provider } = d.verdict {
+        return Step::WaitForKeys { provider };
+    }
+    report(cfg, &req, &d, host, now);
+    apply(cfg, &req, &d, host)
+}
+
+/// Answers a request whose keys never arrived (fetch failed or timed out).
+pub fn keys_unavailable<H: Host>(cfg: &Config, host: &mut H, provider: usize, why: &str) -> Step {
+    let name = cfg.providers.get(provider).map_or("?", |p| p.name.as_str());
+    let message = format!("keys of provider \"{name}\" are not available yet: {why}");
+    host.count(Reason::JwksUnavailable);
+    host.set_property("scopegate.decision", "deny");
+    host.set_property("scopegate.reason", Reason::JwksUnavailable.as_str());
+    host.log(LogLevel::Warn, &format!("scopegate: {message}"));
+    if cfg.mode == Mode::DryRun {
+        return Step::Continue;
+    }
+    host.send_response(&response::denial(cfg, Reason::JwksUnavailable, &message, None));
+    Step::Responded
+}
+
+fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, now: u64) {
+    host.count(d.reason);
+    let rule = d.rule.and_then(|i| cfg.rules.get(i)).map(|r| r.name.as_str());
+    let id = d.identity.as_ref();
+    host.set_property("scopegate.decision", if d.is_allowed() { "allow" } else { "deny" });
+    host.set_property("scopegate.reason", d.reason.as_str());
+    host.set_property("scopegate.rule", rule.unwrap_or(""));
+    host.set_property("scopegate.subject", id.and_then(|i| i.subject.as_deref()).unwrap_or(""));
+    host.set_property("scopegate.client_id", id.and_then(|i| i.client_id.as_deref()).unwrap_or(""));
+    host.set_property("scopegate.issuer", id.map_or("", |i| i.issuer.as_str()));
+    host.set_property("scopegate.scopes", &id.map(|i| i.scopes.join(" ")).unwrap_or_default());
+    let wanted = match cfg.audit_log {
+        AuditLog::All => true,
+        AuditLog::Denied => !d.is_allowed(),
+        AuditLog::Off => false,
+    };
+    if wanted {
+        let source = host.source_address();
+        let line = audit::line(cfg, req, d, source.as_deref(), now);
+        host.log(LogLevel::Info, &line);
+    }
+}
+
+fn apply<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H) -> Step {
+    if let Verdict::Deny(denial) = &d.verdict {
+        if cfg.mode == Mode::Enforce {
+            host.send_response(&response::denial(cfg, denial.reason, &denial.message, Some(d)));
+            return Step::Responded;
+        }
+    }
+    let m = headers::plan(cfg, req, d);
+    for name in &m.remove {
+        host.remove_request_header(name);
+    }
+    for (name, value) in &m.set {
+        host.set_request_header(name, value);
+    }
+    if let Some(path) = &m.path {
+        host.set_path(path);
+    }
+    Step::Continue
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A recording host for adapter tests.
+    #[derive(Default)]
+    pub struct FakeHost {
+        pub headers: Vec<(String, String)>,
+        pub removed: Vec<String>,
+        pub set: Vec<(String, String)>,
+        pub path: Option<String>,
+        pub response: Option<LocalResponse>,
+        pub properties: Vec<(String, String)>,
+        pub counts: Vec<Reason>,
+        pub logs: Vec<(LogLevel, String)>,
+    }
+
+    impl Host for FakeHost {
+        fn request_headers(&mut self) -> Vec<(String, String)> {
+            self.headers.clone()
+        }
+        fn remove_request_header(&mut self, name: &str) {
+            self.removed.push(name.into());
+        }
+        fn set_request_header(&mut self, name: &str, value: &str) {
+            self.set.push((name.into(), value.into()));
+        }
+        fn set_path(&mut self, path: &str) {
+            self.path = Some(path.into());
+        }
+        fn send_response(&mut self, response: &LocalResponse) {
+            self.response = Some(LocalResponse {
+                status: response.status,
+                headers: response.headers.clone(),
+                body: response.body.clone(),
+            });
+        }
+        fn set_property(&mut self, key: &str, value: &str) {
+            self.properties.push((key.into(), value.into()));
+        }
+        fn count(&mut self, reason: Reason) {
+            self.counts.push(reason);
+        }
+        fn log(&mut self, level: LogLevel, message: &str) {
+            self.logs.push((level, message.into()));
+        }
+        fn source_address(&mut self) -> Option<String> {
+            Some("10.0.0.7:51000".into())
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The audit line: one JSON object per decision, for the host log. Values from
+//! the token are JSON-escaped, so a claim cannot forge or split log lines; the
+//! token itself and the query string (where tokens sometimes travel) never appear.
+
+use crate::config::Config;
+use crate::decision::{Decision, Request};
+use crate::path;
+use serde_json::{json, Value};
+
+pub fn line(cfg: &Config, req: &Request<'_>, d: &Decision, source: Option<&str>, now: u64) -> String {
+    let id = d.identity.as_ref();
+    let rule = d.rule.and_then(|i| cfg.rules.get(i)).map(|r| r.name.as_str());
+    let provider = d
+        .provider
+        .and_then(|i| cfg.providers.get(i))
+        .map(|p| p.name.as_str());
+    let path = d
+        .normalized_path
+        .as_deref()
+        .unwrap_or_else(|| path::split_query(req.path).0);
+    let opt = |v: Option<&str>| v.map_or(Value::Null, |s| json!(s));
+    json!({
+        "audit": "scopegate",
+        "time": rfc3339(now),
+        "decision": if d.is_allowed() { "allow" } else { "deny" },
+        "reason": d.reason.as_str(),
+        "message": d.message(),
+        "rule": opt(rule),
+        "provider": opt(provider),
+        "subject": opt(id.and_then(|i| i.subject.as_deref())),
+        "client_id": opt(id.and_then(|i| i.client_id.as_deref())),
+        "scopes": id.map_or(Value::Null, |i| json!(i.scopes)),
+        "jti": opt(id.and_then(|i| i.jti.as_deref())),
+        "method": crate::text::clip(req.method, 32),
+        "path": crate::text::clip(path, 512),
+        "source": opt(source),
+        "mode": if cfg.mode == crate::config::Mode::DryRun { "dry_run" } else { "enforce" },
+    })
+    .to_string()
+}
+
+/// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+pub fn rfc3339(unix: u64) -> String {
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    // Civil-from-days (H. Hinnant's algorithm), shifted so eras start in March.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_392_000), "2026-11-23T00:00:00Z");
+        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+}

@@ -1,0 +1,1124 @@
+//! Configuration (CONTRACT §1): JSON → validated types, once per push.
+//!
+//! The document is walked by hand rather than through serde derive so that
+//! every fault is reported at once, each with the JSON Pointer of the member
+//! at fault, and cross-checks (unknown provider names, duplicates, weak keys)
+//! read the same way as type errors.
+
+use crate::alg::{self, Alg, AlgSet};
+use crate::jwks::{self, JwkIssue, KeySet};
+use crate::rules::PathPattern;
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::fmt;
+
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
+pub const DEFAULT_REALM: &str = "scopegate";
+
+#[derive(Debug)]
+pub struct Config {
+    pub providers: Vec<Provider>,
+    pub token_sources: Vec<TokenSource>,
+    pub rules: Vec<Rule>,
+    pub default_action: DefaultAction,
+    pub identity_headers: IdentityHeaders,
+    pub forward_token: bool,
+    pub mode: Mode,
+    pub audit_log: AuditLog,
+    pub realm: String,
+    pub max_token_bytes: usize,
+    /// Things worth a log line that do not stop the configuration (skipped keys).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Provider {
+    pub name: String,
+    pub issuer: String,
+    pub audiences: Option<Vec<String>>,
+    pub keys: KeySource,
+    pub algorithms: AlgSet,
+    pub clock_skew_s: u64,
+    pub max_lifetime_s: Option<u64>,
+    pub scope_claims: Vec<String>,
+    pub client_id_claims: Vec<String>,
+}
+
+#[derive(Debug)]
+pub enum KeySource {
+    Inline(KeySet),
+    Remote(RemoteJwks),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteJwks {
+    pub uri: String,
+    /// `:authority` of the fetch (host[:port] from the URI).
+    pub authority: String,
+    /// `:path` of the fetch (path and query from the URI).
+    pub path: String,
+    /// The gateway's upstream that serves the URI (Envoy cluster; in Kong a
+    /// `host:port`). Defaults to the URI's authority.
+    pub cluster: String,
+    pub refresh_interval_s: u64,
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// Header `name` (lower case) whose value starts with `prefix`, compared
+    /// without regard to case (the `Bearer` scheme is case-insensitive).
+    Header { name: String, prefix: String },
+    /// Query parameter.
+    Query { param: String },
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub name: String,
+    /// Upper-case methods; `None` matches any.
+    pub methods: Option<Vec<String>>,
+    pub path: PathPattern,
+    pub access: Access,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    Token(Requirements),
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Requirements {
+    pub scopes: Vec<String>,
+    pub any_scopes: Vec<String>,
+    pub clients: Option<Vec<String>>,
+    /// Indexes into `Config::providers`.
+    pub providers: Option<Vec<usize>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultAction {
+    Deny,
+    Authenticate,
+    Allow,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    DryRun,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditLog {
+    All,
+    Denied,
+    Off,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub issuer: Option<String>,
+    pub scopes: Option<String>,
+    /// (claim name, header name)
+    pub claims: Vec<(String, String)>,
+}
+
+impl IdentityHeaders {
+    /// Every configured header name: the ones stripped from each request.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        [&self.subject, &self.client_id, &self.issuer, &self.scopes]
+            .into_iter()
+            .filter_map(|h| h.as_deref())
+            .chain(self.claims.iter().map(|(_, h)| h.as_str()))
+    }
+}
+
+impl Config {
+    pub fn provider_index(&self, name: &str) -> Option<usize> {
+        self.providers.iter().position(|p| p.name == name)
+    }
+}
+
+/// One fault in a configuration document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// JSON Pointer of the member at fault ("" is the document).
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = if self.path.is_empty() { "/" } else { &self.path };
+        write!(f, "{path}: {}", self.message)
+    }
+}
+
+/// Parses a configuration from JSON text.
+pub fn parse_json(text: &[u8]) -> Result<Config, Vec<ConfigError>> {
+    let value: Value = serde_json::from_slice(text).map_err(|e| {
+        vec![ConfigError {
+            path: String::new(),
+            message: format!("not valid JSON: {e}"),
+        }]
+    })?;
+    parse_value(&value)
+}
+
+/// Validates a configuration document. All faults are returned, in document order.
+pub fn parse_value(value: &Value) -> Result<Config, Vec<ConfigError>> {
+    let mut cx = Cx::default();
+    let config = read_config(&mut cx, Node::root(value));
+    match config {
+        Some(c) if cx.errors.is_empty() => Ok(c),
+        _ => Err(cx.errors),
+    }
+}
+
+// ---- reading with paths -------------------------------------------------
+
+#[derive(Default)]
+struct Cx {
+    errors: Vec<ConfigError>,
+}
+
+impl Cx {
+    fn err(&mut self, path: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: path.to_string(),
+            message: message.into(),
+        });
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Node<'a> {
+    value: &'a Value,
+    path: &'a str,
+}
+
+impl<'a> Node<'a> {
+    fn root(value: &'a Value) -> Self {
+        Node { value, path: "" }
+    }
+}
+
+fn child(path: &str, key: &str) -> String {
+    format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+/// The members of one object; members not taken are reported as unknown.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    path: &'a str,
+    known: Vec<&'static str>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(cx: &mut Cx, node: Node<'a>) -> Option<Self> {
+        match node.value {
+            Value::Object(map) => Some(Fields {
+                map,
+                path: node.path,
+                known: Vec::new(),
+            }),
+            _ => {
+                cx.err(node.path, "expected an object");
+                None
+            }
+        }
+    }
+
+    /// Looks up a member; the returned path lives as long as the caller keeps it.
+    fn get(&mut self, key: &'static str) -> Option<(&'a Value, String)> {
+        self.known.push(key);
+        self.map.get(key).map(|v| (v, child(self.path, key)))
+    }
+
+    fn finish(self, cx: &mut Cx) {
+        for key in self.map.keys() {
+            if !self.known.contains(&key.as_str()) {
+                cx.err(
+                    &child(self.path, key),
+                    format!("unknown field; expected one of: {}", self.known.join(", ")),
+                );
+            }
+        }
+    }
+}
+
+fn string(cx: &mut Cx, v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::String(s) if s.is_empty() => {
+            cx.err(path, "must not be empty");
+            None
+        }
+        Value::String(s) => Some(s.clone()),
+        _ => {
+            cx.err(path, "expected a string");
+            None
+        }
+    }
+}
+
+fn strings(cx: &mut Cx, v: &Value, path: &str, allow_empty: bool) -> Option<Vec<String>> {
+    let Some(items) = v.as_array() else {
+        cx.err(path, "expected an array of strings");
+        return None;
+    };
+    if items.is_empty() && !allow_empty {
+        cx.err(path, "must not be empty");
+        return None;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            Value::String(s) if !s.is_empty() => {
+                if out.contains(s) {
+                    cx.err(&child(path, &i.to_string()), format!("duplicate value \"{s}\""));
+                    ok = false;
+                }
+                out.push(s.clone());
+            }
+            Value::String(_) => {
+                cx.err(&child(path, &i.to_string()), "must not be empty");
+                ok = false;
+            }
+            _ => {
+                cx.err(path, "expected an array of strings");
+                return None;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+fn boolean(cx: &mut Cx, v: &Value, path: &str) -> Option<bool> {
+    let b = v.as_bool();
+    if b.is_none() {
+        cx.err(path, "expected true or false");
+    }
+    b
+}
+
+fn integer(cx: &mut Cx, v: &Value, path: &str, min: u64, max: u64) -> Option<u64> {
+    match v.as_u64() {
+        Some(n) if (min..=max).contains(&n) => Some(n),
+        _ => {
+            cx.err(path, format!("expected an integer from {min} to {max}"));
+            None
+        }
+    }
+}
+
+fn one_of<T: Copy>(cx: &mut Cx, v: &Value, path: &str, options: &[(&str, T)]) -> Option<T> {
+    let found = v
+        .as_str()
+        .and_then(|s| options.iter().find(|(name, _)| *name == s).map(|(_, t)| *t));
+    if found.is_none() {
+        let names: Vec<String> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+        cx.err(path, format!("expected one of {}", names.join(", ")));
+    }
+    found
+}
+
+/// RFC 6749 §3.3 scope-token: visible ASCII except `"` and `\`.
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// RFC 7230 token, lower case: a header name we may set or remove.
+fn is_header_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+/// Headers a filter must never own: framing, routing and credentials.
+const RESERVED_HEADERS: [&str; 10] = [
+    "host",
+    "authorization",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "cookie",
+    "proxy-authorization",
+];
+
+// ---- the document -------------------------------------------------------
+
+fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
+    let mut f = Fields::of(cx, root)?;
+
+    let providers = match f.get("providers") {
+        Some((v, p)) => read_providers(cx, v, &p),
+        None => {
+            cx.err("/providers", "required: at least one token provider");
+            Vec::new()
+        }
+    };
+    // Rules name providers by the names written in the document, so that a
+    // provider with a fault of its own does not also fault every rule naming it.
+    let names: Vec<&str> = root
+        .value
+        .get("providers")
+        .and_then(Value::as_array)
+        .map(|ps| ps.iter().map(|p| p.get("name").and_then(Value::as_str).unwrap_or("")).collect())
+        .unwrap_or_default();
+
+    let token_sources = match f.get("token_sources") {
+        Some((v, p)) => read_token_sources(cx, v, &p),
+        None => vec![TokenSource::Header {
+            name: "authorization".into(),
+            prefix: "Bearer ".into(),
+        }],
+    };
+    let rules = match f.get("rules") {
+        Some((v, p)) => read_rules(cx, v, &p, &names),
+        None => Vec::new(),
+    };
+    let default_action = f
+        .get("default_action")
+        .and_then(|(v, p)| {
+            one_of(
+                cx,
+                v,
+                &p,
+                &[
+                    ("deny", DefaultAction::Deny),
+                    ("authenticate", DefaultAction::Authenticate),
+                    ("allow", DefaultAction::Allow),
+                ],
+            )
+        })
+        .unwrap_or(DefaultAction::Deny);
+    let identity_headers = match f.get("identity_headers") {
+        Some((v, p)) => read_identity_headers(cx, v, &p),
+        None => IdentityHeaders::default(),
+    };
+    let forward_token = f
+        .get("forward_token")
+        .and_then(|(v, p)| boolean(cx, v, &p))
+        .unwrap_or(true);
+    let mode = f
+        .get("mode")
+        .and_then(|(v, p)| {
+            one_of(cx, v, &p, &[("enforce", Mode::Enforce), ("dry_run", Mode::DryRun)])
+        })
+        .unwrap_or(Mode::Enforce);
+    let audit_log = f
+        .get("audit_log")
+        .and_then(|(v, p)| {
+            one_of(
+                cx,
+                v,
+                &p,
+                &[
+                    ("all", AuditLog::All),
+                    ("denied", AuditLog::Denied),
+                    ("off", AuditLog::Off),
+                ],
+            )
+        })
+        .unwrap_or(AuditLog::Denied);
+    let realm = match f.get("realm") {
+        Some((v, p)) => string(cx, v, &p).and_then(|r| {
+            let ok = r.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+            if !ok {
+                cx.err(&p, "must be printable ASCII without '\"' or '\\'");
+            }
+            ok.then_some(r)
+        }),
+        None => None,
+    }
+    .unwrap_or_else(|| DEFAULT_REALM.to_string());
+    let max_token_bytes = f
+        .get("max_token_bytes")
+        .and_then(|(v, p)| integer(cx, v, &p, 512, 65536))
+        .map_or(DEFAULT_MAX_TOKEN_BYTES, |n| n as usize);
+    f.finish(cx);
+
+    let warnings = providers
+        .iter()
+        .flat_map(|p| {
+            p.warnings
+                .iter()
+                .map(move |w| format!("provider \"{}\": {w}", p.provider.name))
+        })
+        .collect();
+    Some(Config {
+        providers: providers.into_iter().map(|p| p.provider).collect(),
+        token_sources,
+        rules,
+        default_action,
+        identity_headers,
+        forward_token,
+        mode,
+        audit_log,
+        realm,
+        max_token_bytes,
+        warnings,
+    })
+}
+
+struct ProviderRead {
+    provider: Provider,
+    warnings: Vec<String>,
+}
+
+impl std::ops::Deref for ProviderRead {
+    type Target = Provider;
+    fn deref(&self) -> &Provider {
+        &self.provider
+    }
+}
+
+fn read_providers(cx: &mut Cx, v: &Value, path: &str) -> Vec<ProviderRead> {
+    let Some(items) = v.as_array() else {
+        cx.err(path, "expected an array of providers");
+        return Vec::new();
+    };
+    if items.is_empty() {
+        cx.err(path, "required: at least one token provider");
+    }
+    let mut out: Vec<ProviderRead> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = child(path, &i.to_string());
+        if let Some(read) = read_provider(cx, Node { value: item, path: &p }) {
+            if out.iter().any(|o| o.name == read.name) {
+                cx.err(&child(&p, "name"), format!("duplicate provider name \"{}\"", read.name));
+            }
+            if out.iter().any(|o| o.issuer == read.issuer) {
+                cx.err(
+                    &child(&p, "issuer"),
+                    format!(
+                        "issuer \"{}\" is already used by another provider: the token's `iss` selects the provider",
+                        read.issuer
+                    ),
+                );
+            }
+            out.push(read);
+        }
+    }
+    out
+}
+
+fn read_provider(cx: &mut Cx, node: Node<'_>) -> Option<ProviderRead> {
+    let mut f = Fields::of(cx, node)?;
+    let before = cx.errors.len();
+    let name = match f.get("name") {
+        Some((v, p)) => string(cx, v, &p).filter(|n| {
+            let ok = n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                cx.err(&p, "use letters, digits, '_' and '-' only (it becomes part of metric names)");
+            }
+            ok
+        }),
+        None => {
+            cx.err(&child(node.path, "name"), "required");
+            None
+        }
+    };
+    let issuer = match f.get("issuer") {
+        Some((v, p)) => string(cx, v, &p),
+        None => {
+            cx.err(&child(node.path, "issuer"), "required: the exact `iss` of this provider's tokens");
+            None
+        }
+    };
+    let audiences = f.get("audiences").and_then(|(v, p)| strings(cx, v, &p, false));
+    let mut warnings = Vec::new();
+    let keys = match f.get("jwks") {
+        Some((v, p)) => read_jwks(cx, v, &p, &mut warnings),
+        None => {
+            cx.err(&child(node.path, "jwks"), "required: {\"inline\": ...} or {\"uri\": ...}");
+            None
+        }
+    };
+    let algorithms = match f.get("algorithms") {
+        Some((v, p)) => read_algorithms(cx, v, &p),
+        None => Some(AlgSet::all()),
+    };
+    let clock_skew_s = f
+        .get("clock_skew_s")
+        .and_then(|(v, p)| integer(cx, v, &p, 0, 600))
+        .unwrap_or(60);
+    let max_lifetime_s = f
+        .get("max_lifetime_s")
+        .and_then(|(v, p)| integer(cx, v, &p, 1, 31_536_000));
+    let scope_claims = f
+        .get("scope_claims")
+        .and_then(|(v, p)| strings(cx, v, &p, false))
+        .unwrap_or_else(|| vec!["scope".into(), "scp".into()]);
+    let client_id_claims = f
+        .get("client_id_claims")
+        .and_then(|(v, p)| strings(cx, v, &p, false))
+        .unwrap_or_else(|| ["client_id", "azp", "cid", "appid"].map(String::from).to_vec());
+    f.finish(cx);
+    if cx.errors.len() > before {
+        return None;
+    }
+    Some(ProviderRead {
+        provider: Provider {
+            name: name?,
+            issuer: issuer?,
+            audiences,
+            keys: keys?,
+            algorithms: algorithms?,
+            clock_skew_s,
+            max_lifetime_s,
+            scope_claims,
+            client_id_claims,
+        },
+        warnings,
+    })
+}
+
+fn read_algorithms(cx: &mut Cx, v: &Value, path: &str) -> Option<AlgSet> {
+    let names = strings(cx, v, path, false)?;
+    let mut set = AlgSet::default();
+    let mut ok = true;
+    for (i, name) in names.iter().enumerate() {
+        match Alg::parse(name) {
+            Some(a) => set.insert(a),
+            None => {
+                cx.err(&child(path, &i.to_string()), alg::refusal(name));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(set)
+}
+
+fn read_jwks(cx: &mut Cx, v: &Value, path: &str, warnings: &mut Vec<String>) -> Option<KeySource> {
+    let mut f = Fields::of(cx, Node { value: v, path })?;
+    let inline = f.get("inline");
+    let uri = f.get("uri");
+    let cluster = f.get("cluster");
+    let refresh = f.get("refresh_interval_s");
+    let timeout = f.get("timeout_ms");
+    f.finish(cx);
+    match (inline, uri) {
+        (Some(_), Some(_)) | (None, None) => {
+            cx.err(path, "give exactly one of `inline` (a JWK Set) or `uri` (where the issuer publishes it)");
+            None
+        }
+        (Some((doc, p)), None) => {
+            for (_, extra) in [cluster, refresh, timeout].into_iter().flatten() {
+                cx.err(&extra, "only applies to keys fetched from a `uri`");
+            }
+            read_inline_jwks(cx, doc, &p, warnings).map(KeySource::Inline)
+        }
+        (None, Some((u, p))) => {
+            let uri = string(cx, u, &p)?;
+            let Some((authority, fetch_path)) = split_uri(&uri) else {
+                cx.err(&p, "expected an absolute http:// or https:// URI with a host");
+                return None;
+            };
+            let cluster = match cluster {
+                Some((c, cp)) => string(cx, c, &cp)?,
+                None => authority.clone(),
+            };
+            let refresh_interval_s = match refresh {
+                Some((r, rp)) => integer(cx, r, &rp, 10, 86_400)?,
+                None => 300,
+            };
+            let timeout_ms = match timeout {
+                Some((t, tp)) => integer(cx, t, &tp, 100, 60_000)?,
+                None => 1500,
+            };
+            Some(KeySource::Remote(RemoteJwks {
+                uri,
+                authority,
+                path: fetch_path,
+                cluster,
+                refresh_interval_s,
+                timeout_ms,
+            }))
+        }
+    }
+}
+
+fn read_inline_jwks(cx: &mut Cx, doc: &Value, path: &str, warnings: &mut Vec<String>) -> Option<KeySet> {
+    // A JWK Set may be given as an object or as the JSON text of one.
+    let parsed_text;
+    let doc = match doc {
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(v) => {
+                parsed_text = v;
+                &parsed_text
+            }
+            Err(e) => {
+                cx.err(path, format!("string is not a JSON JWK Set: {e}"));
+                return None;
+            }
+        },
+        other => other,
+    };
+    let (set, issues) = match jwks::parse_value(doc) {
+        Ok(r) => r,
+        Err(e) => {
+            cx.err(path, e.to_string());
+            return None;
+        }
+    };
+    let mut ok = true;
+    for issue in &issues {
+        let key_path = child(&child(path, "keys"), &issue.index().to_string());
+        match issue {
+            JwkIssue::Skipped { why, .. } => warnings.push(format!("{key_path}: {why}")),
+            JwkIssue::Invalid { field, why, .. } => {
+                let at = if field.is_empty() { key_path } else { child(&key_path, field) };
+                cx.err(&at, why.clone());
+                ok = false;
+            }
+        }
+    }
+    if ok && set.is_empty() {
+        cx.err(path, "no usable signing key: every key was skipped");
+        ok = false;
+    }
+    ok.then_some(set)
+}
+
+/// Splits `http(s)://authority/path?query` into authority and path-with-query.
+fn split_uri(uri: &str) -> Option<(String, String)> {
+    let rest = uri
+        .strip_prefix("https://")
+        .or_else(|| uri.strip_prefix("http://"))?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => (rest.get(..i)?, rest.get(i..)?),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() || authority.contains(['@', ' ', '#']) || path.contains(['#', ' ']) {
+        return None;
+    }
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    Some((authority.to_string(), path))
+}
+
+fn read_token_sources(cx: &mut Cx, v: &Value, path: &str) -> Vec<TokenSource> {
+    let Some(items) = v.as_array() else {
+        cx.err(path, "expected an array of token sources");
+        return Vec::new();
+    };
+    if items.is_empty() || items.len() > 8 {
+        cx.err(path, "expected 1 to 8 token sources");
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = child(path, &i.to_string());
+        let Some(mut f) = Fields::of(cx, Node { value: item, path: &p }) else {
+            continue;
+        };
+        let header = f.get("header");
+        let prefix = f.get("prefix");
+        let query = f.get("query");
+        f.finish(cx);
+        let source = match (header, query) {
+            (Some((h, hp)), None) => string(cx, h, &hp).and_then(|name| {
+                let name = name.to_ascii_lowercase();
+                if !is_header_name(&name) || name.starts_with(':') {
+                    cx.err(&hp, "not a valid HTTP header name");
+                    return None;
+                }
+                let prefix = match prefix {
+                    Some((pv, pp)) => match pv {
+                        Value::String(s) => s.clone(),
+                        _ => {
+                            cx.err(&pp, "expected a string");
+                            return None;
+                        }
+                    },
+                    None => String::new(),
+                };
+                Some(TokenSource::Header { name, prefix })
+            }),
+            (None, Some((q, qp))) => {
+                if let Some((_, pp)) = prefix {
+                    cx.err(&pp, "only applies to a `header` source");
+                }
+                string(cx, q, &qp).map(|param| TokenSource::Query { param })
+            }
+            _ => {
+                cx.err(&p, "give exactly one of `header` or `query`");
+                None
+            }
+        };
+        if let Some(s) = source {
+            if out.contains(&s) {
+                cx.err(&p, "duplicate token source");
+            }
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn read_rules(cx: &mut Cx, v: &Value, path: &str, providers: &[&str]) -> Vec<Rule> {
+    let Some(items) = v.as_array() else {
+        cx.err(path, "expected an array of rules");
+        return Vec::new();
+    };
+    let mut out: Vec<Rule> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = child(path, &i.to_string());
+        if let Some(rule) = read_rule(cx, Node { value: item, path: &p }, providers) {
+            if out.iter().any(|r| r.name == rule.name) {
+                cx.err(&child(&p, "name"), format!("duplicate rule name \"{}\"", rule.name));
+            }
+            out.push(rule);
+        }
+    }
+    out
+}
+
+fn read_scopes(cx: &mut Cx, v: &Value, path: &str) -> Option<Vec<String>> {
+    let scopes = strings(cx, v, path, false)?;
+    let mut ok = true;
+    for (i, s) in scopes.iter().enumerate() {
+        if !is_scope_token(s) {
+            cx.err(
+                &child(path, &i.to_string()),
+                "not a valid scope (RFC 6749: visible ASCII without spaces, '\"' or '\\')",
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(scopes)
+}
+
+fn read_rule(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<Rule> {
+    let mut f = Fields::of(cx, node)?;
+    let before = cx.errors.len();
+    let name = match f.get("name") {
+        Some((v, p)) => string(cx, v, &p),
+        None => {
+            cx.err(&child(node.path, "name"), "required: names appear in logs, metrics and `explain`");
+            None
+        }
+    };
+    let methods = f.get("methods").and_then(|(v, p)| {
+        let list = strings(cx, v, &p, false)?;
+        let mut upper = Vec::with_capacity(list.len());
+        for (i, m) in list.iter().enumerate() {
+            if !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+                cx.err(&child(&p, &i.to_string()), "not an HTTP method");
+                return None;
+            }
+            upper.push(m.to_ascii_uppercase());
+        }
+        Some(upper)
+    });
+    let pattern = match f.get("path") {
+        Some((v, p)) => string(cx, v, &p).and_then(|s| match PathPattern::parse(&s) {
+            Ok(pat) => Some(pat),
+            Err(e) => {
+                cx.err(&p, e);
+                None
+            }
+        }),
+        None => {
+            cx.err(&child(node.path, "path"), "required");
+            None
+        }
+    };
+    let public = f.get("public");
+    let public_flag = public.as_ref().and_then(|(v, p)| boolean(cx, v, p)).unwrap_or(false);
+    let scopes = f.get("scopes");
+    let any_scopes = f.get("any_scopes");
+    let clients = f.get("clients");
+    let rule_providers = f.get("providers");
+    f.finish(cx);
+
+    let access = if public_flag {
+        let conflicting: Vec<&str> = [
+            ("scopes", &scopes),
+            ("any_scopes", &any_scopes),
+            ("clients", &clients),
+            ("providers", &rule_providers),
+        ]
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(n, _)| *n)
+        .collect();
+        if let (false, Some((_, p))) = (conflicting.is_empty(), &public) {
+            cx.err(
+                p,
+                format!(
+                    "a public rule needs no token, so it cannot also require {}",
+                    conflicting.join(", ")
+                ),
+            );
+        }
+        Access::Public
+    } else {
+        let providers = rule_providers.and_then(|(v, p)| {
+            let names = strings(cx, v, &p, false)?;
+            let mut idx = Vec::with_capacity(names.len());
+            for (i, n) in names.iter().enumerate() {
+                match providers.iter().position(|known| known == n) {
+                    Some(k) => idx.push(k),
+                    None => cx.err(
+                        &child(&p, &i.to_string()),
+                        format!("no provider is named \"{n}\" (known: {})", providers.join(", ")),
+                    ),
+                }
+            }
+            (idx.len() == names.len()).then_some(idx)
+        });
+        Access::Token(Requirements {
+            scopes: scopes
+                .and_then(|(v, p)| read_scopes(cx, v, &p))
+                .unwrap_or_default(),
+            any_scopes: any_scopes
+                .and_then(|(v, p)| read_scopes(cx, v, &p))
+                .unwrap_or_default(),
+            clients: clients.and_then(|(v, p)| strings(cx, v, &p, false)),
+            providers,
+        })
+    };
+    if cx.errors.len() > before {
+        return None;
+    }
+    Some(Rule {
+        name: name?,
+        methods,
+        path: pattern?,
+        access,
+    })
+}
+
+fn read_identity_headers(cx: &mut Cx, v: &Value, path: &str) -> IdentityHeaders {
+    let Some(mut f) = Fields::of(cx, Node { value: v, path }) else {
+        return IdentityHeaders::default();
+    };
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut header = |cx: &mut Cx, v: &Value, p: &str| -> Option<String> {
+        let name = string(cx, v, p)?.to_ascii_lowercase();
+        if !is_header_name(&name) {
+            cx.err(p, "not a valid HTTP header name");
+            return None;
+        }
+        if RESERVED_HEADERS.contains(&name.as_str()) {
+            cx.err(p, format!("\"{name}\" cannot be an identity header"));
+            return None;
+        }
+        if !seen.insert(name.clone()) {
+            cx.err(p, format!("header \"{name}\" is used twice"));
+            return None;
+        }
+        Some(name)
+    };
+    let mut out = IdentityHeaders::default();
+    for (key, slot) in [
+        ("subject", &mut out.subject),
+        ("client_id", &mut out.client_id),
+        ("issuer", &mut out.issuer),
+        ("scopes", &mut out.scopes),
+    ] {
+        if let Some((v, p)) = f.get(key) {
+            *slot = header(cx, v, &p);
+        }
+    }
+    if let Some((v, p)) = f.get("claims") {
+        match v.as_object() {
+            Some(map) => {
+                for (claim, h) in map {
+                    let hp = child(&p, claim);
+                    if let Some(name) = header(cx, h, &hp) {
+                        out.claims.push((claim.clone(), name));
+                    }
+                }
+            }
+            None => cx.err(&p, "expected an object mapping claim names to header names"),
+        }
+    }
+    f.finish(cx);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn rsa_jwk(kid: &str) -> Value {
+        let mut n = vec![0xffu8; 256];
+        if let Some(b) = n.first_mut() {
+            *b = 0xc1;
+        }
+        json!({"kty": "RSA", "kid": kid, "n": crate::base64url::encode(&n), "e": "AQAB"})
+    }
+
+    fn base() -> Value {
+        json!({
+            "providers": [{
+                "name": "corp",
+                "issuer": "https://idp.example.com",
+                "audiences": ["payments-api"],
+                "jwks": {"inline": {"keys": [rsa_jwk("k1")]}},
+                "algorithms": ["RS256", "ES256"],
+                "clock_skew_s": 60,
+                "max_lifetime_s": 3600
+            }],
+            "rules": [
+                {"name": "health", "methods": ["GET"], "path": "/healthz", "public": true},
+                {"name": "read", "methods": ["GET", "HEAD"], "path": "/payments/**", "scopes": ["payments:read"]},
+                {"name": "admin", "path": "/admin/**", "any_scopes": ["admin"], "clients": ["ops-bot"], "providers": ["corp"]}
+            ],
+            "identity_headers": {"subject": "X-Identity-Subject", "claims": {"tenant": "x-identity-tenant"}}
+        })
+    }
+
+    fn errors(doc: &Value) -> Vec<String> {
+        match parse_value(doc) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn accepts_the_contract_example_with_defaults() {
+        let c = parse_value(&base()).expect("valid");
+        assert_eq!(c.providers.len(), 1);
+        assert_eq!(c.rules.len(), 3);
+        assert_eq!(c.default_action, DefaultAction::Deny);
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(c.audit_log, AuditLog::Denied);
+        assert!(c.forward_token);
+        assert_eq!(c.identity_headers.subject.as_deref(), Some("x-identity-subject"));
+        assert_eq!(
+            c.token_sources,
+            [TokenSource::Header { name: "authorization".into(), prefix: "Bearer ".into() }]
+        );
+        let p = c.providers.first().expect("provider");
+        assert_eq!(p.scope_claims, ["scope", "scp"]);
+        assert_eq!(p.client_id_claims, ["client_id", "azp", "cid", "appid"]);
+        assert!(matches!(p.keys, KeySource::Inline(ref k) if k.len() == 1));
+    }
+
+    #[test]
+    fn names_the_json_path_of_each_fault_at_once() {
+        let mut doc = base();
+        doc["rules"][2]["scopes"] = json!("admin");
+        doc["providers"][0]["algorithms"] = json!(["RS256", "HS256"]);
+        doc["mode"] = json!("strict");
+        doc["colour"] = json!(1);
+        let errs = errors(&doc);
+        assert!(errs.contains(&"/rules/2/scopes: expected an array of strings".to_string()), "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("/providers/0/algorithms/1: HMAC")), "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("/mode: expected one of")), "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("/colour: unknown field")), "{errs:?}");
+        assert_eq!(errs.len(), 4, "{errs:?}");
+    }
+
+    #[test]
+    fn cross_checks_names_and_references() {
+        let mut doc = base();
+        doc["rules"][2]["providers"] = json!(["nobody"]);
+        doc["rules"][1]["name"] = json!("health");
+        let errs = errors(&doc);
+        assert!(errs.iter().any(|e| e.starts_with("/rules/2/providers/0: no provider is named \"nobody\"")), "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("/rules/1/name: duplicate rule name")), "{errs:?}");
+    }
+
+    #[test]
+    fn refuses_weak_and_broken_inline_keys() {
+        let mut doc = base();
+        doc["providers"][0]["jwks"]["inline"]["keys"][0]["n"] = json!(crate::base64url::encode(&[0xc1; 128]));
+        let errs = errors(&doc);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        let e = errs.first().cloned().unwrap_or_default();
+        assert!(e.starts_with("/providers/0/jwks/inline/keys/0/n: RSA modulus is 1024 bits"), "{e}");
+    }
+
+    #[test]
+    fn an_inline_set_with_only_skipped_keys_is_refused() {
+        let mut doc = base();
+        doc["providers"][0]["jwks"] = json!({"inline": {"keys": [{"kty": "oct", "k": "AA"}]}});
+        let errs = errors(&doc);
+        assert_eq!(errs, ["/providers/0/jwks/inline: no usable signing key: every key was skipped"]);
+    }
+
+    #[test]
+    fn inline_jwks_may_be_json_text() {
+        let mut doc = base();
+        let text = json!({"keys": [rsa_jwk("k2")]}).to_string();
+        doc["providers"][0]["jwks"] = json!({ "inline": text });
+        assert!(parse_value(&doc).is_ok());
+    }
+
+    #[test]
+    fn remote_jwks_defaults_and_split() {
+        let mut doc = base();
+        doc["providers"][0]["jwks"] = json!({"uri": "https://idp.example.com:8443/.well-known/jwks.json?v=1", "cluster": "idp"});
+        let c = parse_value(&doc).expect("valid");
+        let KeySource::Remote(r) = &c.providers.first().expect("p").keys else {
+            panic!("remote expected")
+        };
+        assert_eq!(r.authority, "idp.example.com:8443");
+        assert_eq!(r.path, "/.well-known/jwks.json?v=1");
+        assert_eq!(r.cluster, "idp");
+        assert_eq!((r.refresh_interval_s, r.timeout_ms), (300, 1500));
+        doc["providers"][0]["jwks"] = json!({"uri": "ftp://x/y"});
+        assert_eq!(errors(&doc), ["/providers/0/jwks/uri: expected an absolute http:// or https:// URI with a host"]);
+        doc["providers"][0]["jwks"] = json!({"uri": "https://x/", "inline": {"keys": []}});
+        assert_eq!(errors(&doc).len(), 1);
+    }
+
+    #[test]
+    fn public_rules_cannot_require_anything() {
+        let mut doc = base();
+        doc["rules"][0]["scopes"] = json!(["x"]);
+        assert_eq!(
+            errors(&doc),
+            ["/rules/0/public: a public rule needs no token, so it cannot also require scopes"]
+        );
+    }
+
+    #[test]
+    fn refuses_reserved_or_repeated_identity_headers() {
+        let mut doc = base();
+        doc["identity_headers"] = json!({"subject": "authorization", "issuer": "x-a", "scopes": "X-A"});
+        let errs = errors(&doc);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    #[test]
+    fn invalid_json_and_non_objects() {
+        assert_eq!(
+            parse_json(b"{").err().map(|e| e.len()),
+            Some(1)
+        );
+        assert_eq!(errors(&json!([])), ["/: expected an object"]);
+        assert_eq!(errors(&json!({})), ["/providers: required: at least one token provider"]);
+    }
+
+    #[test]
+    fn scope_tokens_follow_rfc6749() {
+        assert!(is_scope_token("payments:read"));
+        assert!(!is_scope_token("a b"));
+        assert!(!is_scope_token("a\"b"));
+        assert!(!is_scope_token("admin\u{200b}"));
+        assert!(!is_scope_token(""));
+    }
+}

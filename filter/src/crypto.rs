@@ -1,0 +1,97 @@
+//! Signature verification against ready key material. Keys are decoded and
+//! checked once, when a key set is loaded; a request only runs the verify.
+
+use crate::alg::{Alg, KeyKind};
+use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+
+/// Smallest RSA modulus accepted (NIST SP 800-131A; ring refuses smaller too).
+pub const MIN_RSA_BITS: usize = 2048;
+pub const MAX_RSA_BITS: usize = 8192;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerifyKey {
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// Uncompressed SEC1 point `04 || x || y`.
+    EcP256(Vec<u8>),
+    EcP384(Vec<u8>),
+    Ed25519([u8; 32]),
+}
+
+impl VerifyKey {
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            VerifyKey::Rsa { .. } => KeyKind::Rsa,
+            VerifyKey::EcP256(_) => KeyKind::EcP256,
+            VerifyKey::EcP384(_) => KeyKind::EcP384,
+            VerifyKey::Ed25519(_) => KeyKind::Ed25519,
+        }
+    }
+
+    /// Checks `sig` over `signed` with `alg`. A key of the wrong kind never verifies.
+    pub fn verify(&self, alg: Alg, signed: &[u8], sig: &[u8]) -> bool {
+        if alg.key_kind() != self.kind() {
+            return false;
+        }
+        match self {
+            VerifyKey::Rsa { n, e } => {
+                let params: &signature::RsaParameters = match alg {
+                    Alg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+                    Alg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+                    Alg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+                    Alg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+                    Alg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+                    Alg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+                    _ => return false,
+                };
+                RsaPublicKeyComponents { n, e }
+                    .verify(params, signed, sig)
+                    .is_ok()
+            }
+            // FIXED (r || s) encodings only: JWS never carries DER signatures, and
+            // ring refuses r or s of zero or not below the group order.
+            VerifyKey::EcP256(point) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(signed, sig)
+                    .is_ok()
+            }
+            VerifyKey::EcP384(point) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point)
+                    .verify(signed, sig)
+                    .is_ok()
+            }
+            VerifyKey::Ed25519(pk) => UnparsedPublicKey::new(&signature::ED25519, pk)
+                .verify(signed, sig)
+                .is_ok(),
+        }
+    }
+}
+
+/// Bit length of a big-endian unsigned integer.
+pub fn bit_len(be: &[u8]) -> usize {
+    let mut iter = be.iter().skip_while(|b| **b == 0);
+    match iter.next() {
+        None => 0,
+        Some(first) => (8 - first.leading_zeros() as usize) + 8 * iter.count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_len_ignores_leading_zeros() {
+        assert_eq!(bit_len(&[]), 0);
+        assert_eq!(bit_len(&[0, 0]), 0);
+        assert_eq!(bit_len(&[0, 1]), 1);
+        assert_eq!(bit_len(&[0x80, 0]), 16);
+        assert_eq!(bit_len(&[0, 0x7f, 0xff]), 15);
+    }
+
+    #[test]
+    fn wrong_key_kind_never_verifies() {
+        let key = VerifyKey::Ed25519([0; 32]);
+        assert!(!key.verify(Alg::RS256, b"x", &[0; 64]));
+        assert!(!key.verify(Alg::ES256, b"x", &[0; 64]));
+    }
+}

@@ -1,0 +1,312 @@
+//! The request decision: request facts + configuration + clock → verdict.
+//! Pure: no host, no clock, no I/O, so every gateway and the CLI share it.
+
+use crate::config::{Access, Config, DefaultAction, Requirements, TokenSource};
+use crate::path;
+use crate::reason::{Denial, Reason};
+use crate::validate::{self, Failure, Identity, KeyStore};
+
+/// What the gateway tells us about a request.
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The request target as received (`:path`), query included.
+    pub path: &'a str,
+    /// Header names in lower case, as Envoy and Kong hand them over; repeated
+    /// headers appear once per value.
+    pub headers: &'a [(String, String)],
+}
+
+impl Request<'_> {
+    pub fn header_values<'h>(&'h self, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug)]
+pub enum Verdict {
+    Allow,
+    Deny(Denial),
+    /// Keys for this provider are being fetched: hold the request and decide again.
+    KeysPending { provider: usize },
+}
+
+/// Where the token was found, so it can be removed when not forwarded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenLocation {
+    Header(String),
+    Query(String),
+}
+
+#[derive(Debug)]
+pub struct Decision {
+    pub verdict: Verdict,
+    pub reason: Reason,
+    /// Index of the matched rule.
+    pub rule: Option<usize>,
+    /// The provider named by the token's issuer, when configured.
+    pub provider: Option<usize>,
+    /// Set when the token verified, whether or not the rule was satisfied.
+    pub identity: Option<Identity>,
+    /// The normalized path, when the path was well-formed.
+    pub normalized_path: Option<String>,
+    /// The `:path` to forward, when normalization changed it.
+    pub rewritten_path: Option<String>,
+    pub token_location: Option<TokenLocation>,
+    /// For `insufficient_scope`: the scopes the rule asks for.
+    pub required_scopes: Option<String>,
+}
+
+impl Decision {
+    fn new(reason: Reason, verdict: Verdict) -> Self {
+        Decision {
+            verdict,
+            reason,
+            rule: None,
+            provider: None,
+            identity: None,
+            normalized_path: None,
+            rewritten_path: None,
+            token_location: None,
+            required_scopes: None,
+        }
+    }
+
+    fn deny(mut self, reason: Reason, message: impl Into<String>) -> Self {
+        self.reason = reason;
+        self.verdict = Verdict::Deny(Denial::new(reason, message));
+        self
+    }
+
+    fn allow(mut self, reason: Reason) -> Self {
+        self.reason = reason;
+        self.verdict = Verdict::Allow;
+        self
+    }
+
+    pub fn is_allowed(&self) -> bool {
+        matches!(self.verdict, Verdict::Allow)
+    }
+
+    pub fn message(&self) -> &str {
+        match &self.verdict {
+            Verdict::Deny(d) => &d.message,
+            _ => "",
+        }
+    }
+}
+
+pub fn decide(cfg: &Config, req: &Request<'_>, store: &dyn KeyStore, now: u64) -> Decision {
+    let mut d = Decision::new(Reason::InternalError, Verdict::Allow);
+
+    let (raw_path, query) = path::split_query(req.path);
+    let normalized = match path::normalize(raw_path) {
+        Ok(p) => p,
+        Err(e) => return d.deny(Reason::RequestMalformed, e.to_string()),
+    };
+
+    let token = match find_token(cfg, req, query) {
+        Ok(t) => t,
+        Err(message) => return d.deny(Reason::RequestMalformed, message),
+    };
+    let forwarded_query = match (&token, cfg.forward_token) {
+        (Some((_, TokenLocation::Query(param))), false) => query.map(|q| without_param(q, param)),
+        _ => query.map(str::to_string),
+    };
+    if normalized != raw_path || forwarded_query.as_deref() != query {
+        d.rewritten_path = Some(match forwarded_query.as_deref() {
+            Some(q) if !q.is_empty() => format!("{normalized}?{q}"),
+            _ => normalized.clone(),
+        });
+    }
+    d.token_location = token.as_ref().map(|(_, loc)| loc.clone());
+
+    let rule = cfg
+        .rules
+        .iter()
+        .position(|r| {
+            r.methods.as_ref().is_none_or(|m| m.iter().any(|x| x == req.method))
+                && r.path.matches(&normalized)
+        });
+    d.rule = rule;
+    d.normalized_path = Some(normalized);
+
+    let requirements: Option<&Requirements> = match rule.and_then(|i| cfg.rules.get(i)) {
+        Some(r) => match &r.access {
+            Access::Public => return d.allow(Reason::PublicRoute),
+            Access::Token(req) => Some(req),
+        },
+        None => match cfg.default_action {
+            DefaultAction::Deny => {
+                let path = d.normalized_path.clone().unwrap_or_default();
+                return d.deny(
+                    Reason::RouteNotAllowed,
+                    format!("no rule allows {} {}", crate::text::clip(req.method, 16), crate::text::clip(&path, 120)),
+                );
+            }
+            DefaultAction::Allow => return d.allow(Reason::PublicRoute),
+            DefaultAction::Authenticate => None,
+        },
+    };
+
+    let Some((token, _)) = token else {
+        return d.deny(Reason::TokenMissing, "a bearer token is required");
+    };
+    let identity = match validate::validate(cfg, token, store, now) {
+        Ok(id) => id,
+        Err(Failure::KeysPending { provider }) => {
+            d.provider = Some(provider);
+            d.reason = Reason::JwksUnavailable;
+            d.verdict = Verdict::KeysPending { provider };
+            return d;
+        }
+        Err(Failure::Denied { denial, provider }) => {
+            d.provider = provider;
+            d.reason = denial.reason;
+            d.verdict = Verdict::Deny(denial);
+            return d;
+        }
+    };
+    d.provider = Some(identity.provider);
+    let check = requirements.map_or(Ok(()), |r| check_requirements(cfg, r, &identity));
+    d.identity = Some(identity);
+    match check {
+        Ok(()) => d.allow(Reason::Allowed),
+        Err((denial, scopes)) => {
+            d.required_scopes = scopes;
+            d.deny(denial.reason, denial.message)
+        }
+    }
+}
+
+fn check_requirements(
+    cfg: &Config,
+    req: &Requirements,
+    id: &Identity,
+) -> Result<(), (Denial, Option<String>)> {
+    if let Some(allowed) = &req.providers {
+        if !allowed.contains(&id.provider) {
+            let names: Vec<&str> = allowed
+                .iter()
+                .filter_map(|i| cfg.providers.get(*i).map(|p| p.name.as_str()))
+                .collect();
+            let from = cfg.providers.get(id.provider).map_or("", |p| p.name.as_str());
+            return Err((
+                Denial::new(
+                    Reason::ProviderNotAllowed,
+                    format!("this route accepts tokens from {}; this token is from \"{from}\"", names.join(", ")),
+                ),
+                None,
+            ));
+        }
+    }
+    if let Some(clients) = &req.clients {
+        match &id.client_id {
+            None => {
+                return Err((
+                    Denial::new(Reason::ClientNotAllowed, "this route is limited to named clients and the token has no client id"),
+                    None,
+                ))
+            }
+            Some(c) if !clients.contains(c) => {
+                return Err((
+                    Denial::new(
+                        Reason::ClientNotAllowed,
+                        format!("client \"{}\" is not allowed on this route", crate::text::clip(c, 64)),
+                    ),
+                    None,
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    let missing: Vec<&str> = req
+        .scopes
+        .iter()
+        .filter(|s| !id.has_scope(s))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err((
+            Denial::new(Reason::InsufficientScope, format!("token lacks scope {}", missing.join(" "))),
+            Some(req.scopes.join(" ")),
+        ));
+    }
+    if !req.any_scopes.is_empty() && !req.any_scopes.iter().any(|s| id.has_scope(s)) {
+        return Err((
+            Denial::new(
+                Reason::InsufficientScope,
+                format!("token needs one of the scopes {}", req.any_scopes.join(" ")),
+            ),
+            Some(req.any_scopes.join(" ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Finds the one token of a request. More than one credential is a malformed
+/// request (RFC 6750 §2: a client uses exactly one method).
+fn find_token<'r>(
+    cfg: &'r Config,
+    req: &'r Request<'_>,
+    query: Option<&'r str>,
+) -> Result<Option<(&'r str, TokenLocation)>, String> {
+    let mut found: Option<(&str, TokenLocation)> = None;
+    let mut put = |token: &'r str, loc: TokenLocation| -> Result<(), String> {
+        if found.is_some() {
+            return Err("more than one access token in the request".to_string());
+        }
+        found = Some((token, loc));
+        Ok(())
+    };
+    for source in &cfg.token_sources {
+        match source {
+            TokenSource::Header { name, prefix } => {
+                let mut seen = 0;
+                for value in req.header_values(name) {
+                    seen += 1;
+                    if seen > 1 {
+                        return Err(format!("more than one `{name}` header"));
+                    }
+                    let Some(rest) = strip_prefix_ignore_case(value, prefix) else {
+                        continue;
+                    };
+                    let token = rest.trim_matches(' ');
+                    if token.is_empty() {
+                        return Err(format!("`{name}` header has an empty token"));
+                    }
+                    if token.contains([' ', ',', '\t']) {
+                        return Err(format!("`{name}` header holds more than one credential"));
+                    }
+                    put(token, TokenLocation::Header(name.clone()))?;
+                }
+            }
+            TokenSource::Query { param } => {
+                for (k, v) in query.into_iter().flat_map(|q| q.split('&')).filter_map(|kv| kv.split_once('=')) {
+                    if k == param {
+                        if v.is_empty() {
+                            return Err(format!("query parameter `{param}` is empty"));
+                        }
+                        put(v, TokenLocation::Query(param.clone()))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = value.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| value.get(prefix.len()..)).flatten()
+}
+
+fn without_param(query: &str, param: &str) -> String {
+    query
+        .split('&')
+        .filter(|kv| kv.split_once('=').map_or(*kv, |(k, _)| k) != param)
+        .collect::<Vec<_>>()
+        .join("&")
+}

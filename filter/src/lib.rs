@@ -1,0 +1,32 @@
+//! Scopegate: a Proxy-Wasm filter that validates machine identities' JWTs and
+//! enforces a scope-to-route map, for Envoy, Istio and Kong.
+//!
+//! The core (everything but `glue`) is pure: request facts, configuration and
+//! the time come in as arguments, a decision goes out. `adapter` turns that
+//! into gateway actions through a narrow `Host` trait; `glue` implements the
+//! trait with proxy-wasm host calls and exists only in the Wasm build.
+
+pub mod adapter;
+pub mod alg;
+pub mod audit;
+pub mod base64url;
+pub mod config;
+pub mod crypto;
+pub mod decision;
+pub mod headers;
+pub mod jwks;
+pub mod mint;
+pub mod path;
+pub mod reason;
+pub mod response;
+pub mod rules;
+pub mod text;
+pub mod token;
+pub mod validate;
+
+#[cfg(target_arch = "wasm32")]
+mod glue;
+
+pub use config::Config;
+pub use decision::{decide, Decision, Request};
+pub use reason::Reason;

@@ -1,0 +1,249 @@
+//! Request-path normalization. Rules are matched against the normalized path and
+//! the upstream is sent that same path, so what was authorized is what is served.
+//! Inputs whose meaning differs between servers are refused instead of guessed.
+
+use std::fmt;
+
+/// Longest path (without query) accepted.
+pub const MAX_PATH_BYTES: usize = 8192;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathError {
+    NotAbsolute,
+    TooLong(usize),
+    EncodedSlash,
+    EncodedBackslash,
+    Backslash,
+    Nul,
+    ControlOrNonAscii(u8),
+    DoubleEncoding,
+    BadPercent,
+    Semicolon,
+    Fragment,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathError::NotAbsolute => f.write_str("request path must start with '/'"),
+            PathError::TooLong(n) => {
+                write!(f, "request path is {n} bytes; the limit is {MAX_PATH_BYTES}")
+            }
+            PathError::EncodedSlash => {
+                f.write_str("encoded '/' (%2F) in the path is refused: servers disagree on its meaning")
+            }
+            PathError::EncodedBackslash => {
+                f.write_str("encoded '\\' (%5C) in the path is refused: some servers treat it as '/'")
+            }
+            PathError::Backslash => {
+                f.write_str("'\\' in the path is refused: some servers treat it as '/'")
+            }
+            PathError::Nul => f.write_str("NUL (%00) in the path is refused"),
+            PathError::ControlOrNonAscii(b) => write!(
+                f,
+                "byte 0x{b:02X} in the path must be percent-encoded"
+            ),
+            PathError::DoubleEncoding => f.write_str(
+                "double percent-encoding (%25 followed by hex digits) in the path is refused",
+            ),
+            PathError::BadPercent => f.write_str("'%' in the path is not followed by two hex digits"),
+            PathError::Semicolon => f.write_str(
+                "';' path parameters are refused: some servers strip them before routing",
+            ),
+            PathError::Fragment => f.write_str("'#' fragment in the request path is refused"),
+        }
+    }
+}
+
+/// Splits a request target into its path and query (without the '?').
+pub fn split_query(target: &str) -> (&str, Option<&str>) {
+    match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Normalizes a path (no query): percent-encodings of unreserved characters are
+/// decoded and the others upper-cased, dot-segments are resolved (RFC 3986
+/// §5.2.4) and repeated slashes merged.
+pub fn normalize(path: &str) -> Result<String, PathError> {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    if bytes.len() > MAX_PATH_BYTES {
+        return Err(PathError::TooLong(bytes.len()));
+    }
+
+    // Pass 1: canonical percent-encoding, refusing ambiguous bytes.
+    let mut decoded = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let (Some(hi), Some(lo)) = (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) else {
+                    return Err(PathError::BadPercent);
+                };
+                let v = hi * 16 + lo;
+                match v {
+                    b'/' => return Err(PathError::EncodedSlash),
+                    b'\\' => return Err(PathError::EncodedBackslash),
+                    0 => return Err(PathError::Nul),
+                    b'%' if bytes.get(i + 3).copied().and_then(hex).is_some()
+                        && bytes.get(i + 4).copied().and_then(hex).is_some() =>
+                    {
+                        return Err(PathError::DoubleEncoding)
+                    }
+                    _ if is_unreserved(v) => decoded.push(char::from(v)),
+                    _ => {
+                        decoded.push('%');
+                        decoded.push(char::from(HEX_UPPER[usize::from(v >> 4)]));
+                        decoded.push(char::from(HEX_UPPER[usize::from(v & 15)]));
+                    }
+                }
+                i += 3;
+            }
+            b'\\' => return Err(PathError::Backslash),
+            b';' => return Err(PathError::Semicolon),
+            b'#' => return Err(PathError::Fragment),
+            0 => return Err(PathError::Nul),
+            b'!'..=b'~' => {
+                decoded.push(char::from(b));
+                i += 1;
+            }
+            other => return Err(PathError::ControlOrNonAscii(other)),
+        }
+    }
+
+    // Pass 2: segments. Empty segments (repeated slashes) are dropped; a path
+    // that ends in '/', '.' or '..' keeps a trailing slash, as RFC 3986 does.
+    let mut segments: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for seg in decoded.split('/').skip(1) {
+        trailing_slash = false;
+        match seg {
+            "" | "." => trailing_slash = true,
+            ".." => {
+                segments.pop();
+                trailing_slash = true;
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    if trailing_slash || segments.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// The segments of a normalized path: "/" has none; "/a/" has "a" and "".
+pub fn segments(normalized: &str) -> impl Iterator<Item = &str> {
+    let rest = normalized.get(1..).unwrap_or_default();
+    rest.split('/').filter(move |_| !rest.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_equivalent_spellings() {
+        let cases = [
+            ("/", "/"),
+            ("/a/b", "/a/b"),
+            ("/a//b", "/a/b"),
+            ("//a///b//", "/a/b/"),
+            ("/a/./b", "/a/b"),
+            ("/a/b/..", "/a/"),
+            ("/a/b/../c", "/a/c"),
+            ("/../../a", "/a"),
+            ("/a/%2e%2E/b", "/b"),
+            ("/a/.%2e/b", "/b"),
+            ("/%61%62%63", "/abc"),
+            ("/a%7e%2D%5f", "/a~-_"),
+            ("/a%c3%a9", "/a%C3%A9"),
+            ("/a%20b", "/a%20b"),
+            ("/a%3bb", "/a%3Bb"),
+            ("/%25", "/%25"),
+            ("/a/.", "/a/"),
+            ("/a/..%2f", "err"),
+        ];
+        for (input, want) in cases {
+            let got = normalize(input).map_or_else(|_| "err".to_string(), |s| s);
+            assert_eq!(got, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn refuses_ambiguous_paths() {
+        let cases = [
+            ("a/b", PathError::NotAbsolute),
+            ("*", PathError::NotAbsolute),
+            ("/a%2fb", PathError::EncodedSlash),
+            ("/a%2Fb", PathError::EncodedSlash),
+            ("/a%5cb", PathError::EncodedBackslash),
+            ("/a\\b", PathError::Backslash),
+            ("/a%00", PathError::Nul),
+            ("/a%252e%252e/b", PathError::DoubleEncoding),
+            ("/a%2", PathError::BadPercent),
+            ("/a%zz", PathError::BadPercent),
+            ("/admin;x=1/users", PathError::Semicolon),
+            ("/a#frag", PathError::Fragment),
+            ("/a b", PathError::ControlOrNonAscii(b' ')),
+            ("/a\tb", PathError::ControlOrNonAscii(b'\t')),
+            ("/é", PathError::ControlOrNonAscii(0xC3)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input), Err(want), "{input}");
+        }
+        let long = format!("/{}", "a".repeat(MAX_PATH_BYTES));
+        assert!(matches!(normalize(&long), Err(PathError::TooLong(_))));
+    }
+
+    #[test]
+    fn dot_segments_never_climb_above_root() {
+        for input in ["/..", "/../..", "/a/../../..", "/%2e%2e/%2e%2e"] {
+            assert_eq!(normalize(input).as_deref(), Ok("/"), "{input}");
+        }
+    }
+
+    #[test]
+    fn normalizing_twice_changes_nothing() {
+        for input in ["/a/./b//c/../d/", "/%41%2e%2E/x", "/a%c3%A9/.", "//"] {
+            let once = normalize(input).unwrap_or_default();
+            assert_eq!(normalize(&once).as_deref(), Ok(once.as_str()), "{input}");
+        }
+    }
+
+    #[test]
+    fn splits_query_and_segments() {
+        assert_eq!(split_query("/a?b=1?c"), ("/a", Some("b=1?c")));
+        assert_eq!(split_query("/a"), ("/a", None));
+        assert_eq!(segments("/").count(), 0);
+        assert_eq!(segments("/a/").collect::<Vec<_>>(), ["a", ""]);
+        assert_eq!(segments("/a/b").collect::<Vec<_>>(), ["a", "b"]);
+    }
+}

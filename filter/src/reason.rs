@@ -1,0 +1,211 @@
+//! Reason codes: one machine-readable code per decision, shared by responses,
+//! logs, metrics and the command-line tool (CONTRACT §3).
+
+use std::fmt;
+
+/// Why a request was allowed or denied. The string form is public contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Allowed,
+    PublicRoute,
+    TokenMissing,
+    TokenMalformed,
+    RequestMalformed,
+    UnsupportedAlgorithm,
+    IssuerUnknown,
+    KeyNotFound,
+    SignatureInvalid,
+    TokenExpired,
+    TokenNotYetValid,
+    TokenIssuedInFuture,
+    LifetimeTooLong,
+    AudienceMismatch,
+    ClaimMissing,
+    InsufficientScope,
+    ClientNotAllowed,
+    ProviderNotAllowed,
+    RouteNotAllowed,
+    JwksUnavailable,
+    /// The filter could not apply its configuration (Kong keeps the worker alive
+    /// and answers fail-closed instead of refusing the update).
+    ConfigInvalid,
+    /// Unexpected internal state in the adapter: answered 500, never a trap.
+    InternalError,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 22] = [
+        Reason::Allowed,
+        Reason::PublicRoute,
+        Reason::TokenMissing,
+        Reason::TokenMalformed,
+        Reason::RequestMalformed,
+        Reason::UnsupportedAlgorithm,
+        Reason::IssuerUnknown,
+        Reason::KeyNotFound,
+        Reason::SignatureInvalid,
+        Reason::TokenExpired,
+        Reason::TokenNotYetValid,
+        Reason::TokenIssuedInFuture,
+        Reason::LifetimeTooLong,
+        Reason::AudienceMismatch,
+        Reason::ClaimMissing,
+        Reason::InsufficientScope,
+        Reason::ClientNotAllowed,
+        Reason::ProviderNotAllowed,
+        Reason::RouteNotAllowed,
+        Reason::JwksUnavailable,
+        Reason::ConfigInvalid,
+        Reason::InternalError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Allowed => "allowed",
+            Reason::PublicRoute => "public_route",
+            Reason::TokenMissing => "token_missing",
+            Reason::TokenMalformed => "token_malformed",
+            Reason::RequestMalformed => "request_malformed",
+            Reason::UnsupportedAlgorithm => "unsupported_algorithm",
+            Reason::IssuerUnknown => "issuer_unknown",
+            Reason::KeyNotFound => "key_not_found",
+            Reason::SignatureInvalid => "signature_invalid",
+            Reason::TokenExpired => "token_expired",
+            Reason::TokenNotYetValid => "token_not_yet_valid",
+            Reason::TokenIssuedInFuture => "token_issued_in_future",
+            Reason::LifetimeTooLong => "lifetime_too_long",
+            Reason::AudienceMismatch => "audience_mismatch",
+            Reason::ClaimMissing => "claim_missing",
+            Reason::InsufficientScope => "insufficient_scope",
+            Reason::ClientNotAllowed => "client_not_allowed",
+            Reason::ProviderNotAllowed => "provider_not_allowed",
+            Reason::RouteNotAllowed => "route_not_allowed",
+            Reason::JwksUnavailable => "jwks_unavailable",
+            Reason::ConfigInvalid => "config_invalid",
+            Reason::InternalError => "internal_error",
+        }
+    }
+
+    pub fn is_allow(self) -> bool {
+        matches!(self, Reason::Allowed | Reason::PublicRoute)
+    }
+
+    /// The RFC 6750 class of a denial, which fixes status and `WWW-Authenticate`.
+    pub fn class(self) -> DenialClass {
+        match self {
+            Reason::Allowed | Reason::PublicRoute => DenialClass::None,
+            Reason::TokenMissing => DenialClass::NoToken,
+            Reason::RequestMalformed => DenialClass::InvalidRequest,
+            Reason::TokenMalformed
+            | Reason::UnsupportedAlgorithm
+            | Reason::IssuerUnknown
+            | Reason::KeyNotFound
+            | Reason::SignatureInvalid
+            | Reason::TokenExpired
+            | Reason::TokenNotYetValid
+            | Reason::TokenIssuedInFuture
+            | Reason::LifetimeTooLong
+            | Reason::AudienceMismatch
+            | Reason::ClaimMissing => DenialClass::InvalidToken,
+            Reason::InsufficientScope
+            | Reason::ClientNotAllowed
+            | Reason::ProviderNotAllowed
+            | Reason::RouteNotAllowed => DenialClass::InsufficientScope,
+            Reason::JwksUnavailable => DenialClass::Unavailable,
+            Reason::ConfigInvalid | Reason::InternalError => DenialClass::Internal,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// RFC 6750 response classes (CONTRACT §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenialClass {
+    None,
+    NoToken,
+    InvalidRequest,
+    InvalidToken,
+    InsufficientScope,
+    Unavailable,
+    Internal,
+}
+
+impl DenialClass {
+    pub fn status(self) -> u32 {
+        match self {
+            DenialClass::None => 200,
+            DenialClass::NoToken | DenialClass::InvalidToken => 401,
+            DenialClass::InvalidRequest => 400,
+            DenialClass::InsufficientScope => 403,
+            DenialClass::Unavailable => 503,
+            DenialClass::Internal => 500,
+        }
+    }
+
+    /// The OAuth error code of the body and of `WWW-Authenticate`.
+    pub fn error_code(self) -> &'static str {
+        match self {
+            DenialClass::None => "",
+            DenialClass::NoToken => "unauthorized",
+            DenialClass::InvalidRequest => "invalid_request",
+            DenialClass::InvalidToken => "invalid_token",
+            DenialClass::InsufficientScope => "insufficient_scope",
+            DenialClass::Unavailable => "temporarily_unavailable",
+            DenialClass::Internal => "server_error",
+        }
+    }
+}
+
+/// A denial: the reason code and a message a platform engineer can act on.
+/// Messages never contain the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl Denial {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Denial {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason, self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_a_distinct_snake_case_code() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            let s = r.as_str();
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+            assert!(seen.insert(s), "duplicate code {s}");
+        }
+    }
+
+    #[test]
+    fn statuses_follow_rfc6750_table() {
+        assert_eq!(Reason::TokenMissing.class().status(), 401);
+        assert_eq!(Reason::RequestMalformed.class().status(), 400);
+        assert_eq!(Reason::SignatureInvalid.class().status(), 401);
+        assert_eq!(Reason::InsufficientScope.class().status(), 403);
+        assert_eq!(Reason::RouteNotAllowed.class().status(), 403);
+        assert_eq!(Reason::JwksUnavailable.class().status(), 503);
+        assert_eq!(Reason::Allowed.class().status(), 200);
+    }
+}

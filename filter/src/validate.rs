@@ -1,0 +1,300 @@
+//! Token validation: from a parsed token to a verified identity, in the order
+//! that spends the least on a bad token (structure, issuer, algorithm, time,
+//! audience, key selection, and only then the signature).
+
+use crate::config::{Config, KeySource, Provider};
+use crate::jwks::KeySet;
+use crate::reason::{Denial, Reason};
+use crate::text::{clip, is_header_value_safe};
+use crate::token::{self, Claims};
+use serde_json::Value;
+
+/// Keys of providers whose key set is fetched at run time.
+pub trait KeyStore {
+    fn keys(&self, provider: usize) -> Keys<'_>;
+}
+
+pub enum Keys<'a> {
+    Ready(&'a KeySet),
+    /// The first fetch has not completed: hold the request.
+    Pending,
+    /// No key set could be obtained; the text says why.
+    Unavailable(String),
+}
+
+/// A key store for configurations with inline keys only.
+pub struct NoRemoteKeys;
+
+impl KeyStore for NoRemoteKeys {
+    fn keys(&self, _provider: usize) -> Keys<'_> {
+        Keys::Unavailable("keys fetched from a uri are not available here".into())
+    }
+}
+
+/// Who a verified token speaks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    pub provider: usize,
+    pub issuer: String,
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub jti: Option<String>,
+    pub exp: u64,
+    /// (claim, header value) for the configured identity claims present in the token.
+    pub claims: Vec<(String, String)>,
+}
+
+impl Identity {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+#[derive(Debug)]
+pub enum Failure {
+    Denied {
+        denial: Denial,
+        /// The provider the token named, when it names a configured one.
+        provider: Option<usize>,
+    },
+    KeysPending { provider: usize },
+}
+
+fn deny(reason: Reason, message: impl Into<String>, provider: Option<usize>) -> Failure {
+    Failure::Denied {
+        denial: Denial::new(reason, message),
+        provider,
+    }
+}
+
+impl From<Denial> for Failure {
+    fn from(denial: Denial) -> Self {
+        Failure::Denied {
+            denial,
+            provider: None,
+        }
+    }
+}
+
+pub fn validate(
+    cfg: &Config,
+    token: &str,
+    store: &dyn KeyStore,
+    now: u64,
+) -> Result<Identity, Failure> {
+    let parsed = token::parse(token, cfg.max_token_bytes)?;
+    let claims = &parsed.claims;
+    let iss = claims
+        .iss
+        .as_deref()
+        .ok_or_else(|| deny(Reason::ClaimMissing, "token has no `iss` claim", None))?;
+    let (index, provider) = cfg
+        .providers
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.issuer == iss)
+        .ok_or_else(|| {
+            deny(
+                Reason::IssuerUnknown,
+                format!("token issuer \"{}\" is not trusted here", clip(iss, 80)),
+                None,
+            )
+        })?;
+    let fail = |reason, message: String| deny(reason, message, Some(index));
+
+    if !provider.algorithms.contains(parsed.alg) {
+        return Err(fail(
+            Reason::UnsupportedAlgorithm,
+            format!(
+                "algorithm {} is not allowed for provider \"{}\" (allowed: {})",
+                parsed.alg,
+                provider.name,
+                provider.algorithms.names()
+            ),
+        ));
+    }
+    check_time(provider, claims, now).map_err(|(r, m)| fail(r, m))?;
+    check_audience(provider, claims).map_err(|m| fail(Reason::AudienceMismatch, m))?;
+
+    let keys: &KeySet = match &provider.keys {
+        KeySource::Inline(set) => set,
+        KeySource::Remote(_) => match store.keys(index) {
+            Keys::Ready(set) => set,
+            Keys::Pending => return Err(Failure::KeysPending { provider: index }),
+            Keys::Unavailable(why) => {
+                return Err(fail(
+                    Reason::JwksUnavailable,
+                    format!("keys of provider \"{}\" are unavailable: {why}", provider.name),
+                ))
+            }
+        },
+    };
+    let mut tried = 0;
+    let mut verified = false;
+    for key in keys.candidates(parsed.alg, parsed.kid.as_deref()) {
+        tried += 1;
+        if key.key.verify(parsed.alg, parsed.signing_input, &parsed.signature) {
+            verified = true;
+            break;
+        }
+    }
+    if tried == 0 {
+        return Err(fail(
+            Reason::KeyNotFound,
+            match &parsed.kid {
+                Some(kid) => format!(
+                    "no {} key with kid \"{}\" in the key set of provider \"{}\"",
+                    parsed.alg,
+                    clip(kid, 64),
+                    provider.name
+                ),
+                None => format!(
+                    "token has no kid and provider \"{}\" has no {} key",
+                    provider.name, parsed.alg
+                ),
+            },
+        ));
+    }
+    if !verified {
+        return Err(fail(
+            Reason::SignatureInvalid,
+            format!("signature does not verify with provider \"{}\"'s key", provider.name),
+        ));
+    }
+    identity(cfg, index, provider, &parsed.claims).map_err(|m| fail(Reason::TokenMalformed, m))
+}
+
+fn check_time(p: &Provider, c: &Claims, now: u64) -> Result<(), (Reason, String)> {
+    let skew = p.clock_skew_s;
+    let exp = c
+        .exp
+        .ok_or((Reason::ClaimMissing, "token has no `exp` claim; it is required".to_string()))?;
+    if now > exp.saturating_add(skew) {
+        return Err((
+            Reason::TokenExpired,
+            format!("token expired {}s ago (clock skew allowed: {skew}s)", now - exp),
+        ));
+    }
+    if let Some(nbf) = c.nbf {
+        if now.saturating_add(skew) < nbf {
+            return Err((
+                Reason::TokenNotYetValid,
+                format!("token is not valid for another {}s (nbf; clock skew allowed: {skew}s)", nbf - now),
+            ));
+        }
+    }
+    if let Some(iat) = c.iat {
+        if iat > now.saturating_add(skew) {
+            return Err((
+                Reason::TokenIssuedInFuture,
+                format!("token was issued {}s in the future (iat; clock skew allowed: {skew}s)", iat - now),
+            ));
+        }
+    }
+    if let Some(max) = p.max_lifetime_s {
+        let iat = c.iat.ok_or((
+            Reason::LifetimeTooLong,
+            format!("token has no `iat`, so its lifetime cannot be held to max_lifetime_s ({max}s)"),
+        ))?;
+        let lifetime = exp.checked_sub(iat).ok_or((
+            Reason::LifetimeTooLong,
+            "token's `exp` is before its `iat`".to_string(),
+        ))?;
+        if lifetime > max {
+            return Err((
+                Reason::LifetimeTooLong,
+                format!("token lifetime is {lifetime}s; provider \"{}\" allows at most {max}s", p.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_audience(p: &Provider, c: &Claims) -> Result<(), String> {
+    let Some(allowed) = &p.audiences else {
+        return Ok(());
+    };
+    if c.aud.iter().any(|a| allowed.contains(a)) {
+        return Ok(());
+    }
+    Err(if c.aud.is_empty() {
+        format!("token has no `aud`; expected one of: {}", allowed.join(", "))
+    } else {
+        format!(
+            "token audience {} is not one of: {}",
+            clip(&c.aud.join(", "), 80),
+            allowed.join(", ")
+        )
+    })
+}
+
+fn identity(cfg: &Config, index: usize, p: &Provider, c: &Claims) -> Result<Identity, String> {
+    let safe = |name: &str, v: &str| -> Result<(), String> {
+        if is_header_value_safe(v) {
+            Ok(())
+        } else {
+            Err(format!("claim `{name}` contains control characters"))
+        }
+    };
+    if let Some(sub) = &c.sub {
+        safe("sub", sub)?;
+    }
+    let scopes = scopes(p, c)?;
+    let client_id = match p.client_id_claims.iter().find_map(|n| c.all.get(n).map(|v| (n, v))) {
+        None => None,
+        Some((name, Value::String(s))) => {
+            safe(name, s)?;
+            Some(s.clone())
+        }
+        Some((name, _)) => return Err(format!("claim `{name}` (client id) must be a string")),
+    };
+    let mut claims = Vec::new();
+    for (claim, _) in &cfg.identity_headers.claims {
+        let value = match c.all.get(claim) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) => {
+                safe(claim, s)?;
+                s.clone()
+            }
+            // Compact JSON escapes control characters, so it is header-safe.
+            Some(other) => other.to_string(),
+        };
+        claims.push((claim.clone(), value));
+    }
+    Ok(Identity {
+        provider: index,
+        issuer: p.issuer.clone(),
+        subject: c.sub.clone(),
+        client_id,
+        scopes,
+        jti: c.jti.clone(),
+        exp: c.exp.unwrap_or_default(),
+        claims,
+    })
+}
+
+/// Scopes from the first present scope claim: a space-delimited string or an
+/// array of strings, each an RFC 6749 scope-token.
+fn scopes(p: &Provider, c: &Claims) -> Result<Vec<String>, String> {
+    let Some((name, value)) = p.scope_claims.iter().find_map(|n| c.all.get(n).map(|v| (n, v)))
+    else {
+        return Ok(Vec::new());
+    };
+    let list: Vec<String> = match value {
+        Value::String(s) => s.split(' ').filter(|x| !x.is_empty()).map(String::from).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(String::from))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("claim `{name}` must be a string or an array of strings"))?,
+        _ => return Err(format!("claim `{name}` must be a string or an array of strings")),
+    };
+    if let Some(bad) = list.iter().find(|s| !crate::config::is_scope_token(s)) {
+        return Err(format!(
+            "claim `{name}` has a scope with characters outside RFC 6749 (\"{}\")",
+            crate::text::header_safe(&clip(bad, 40))
+        ));
+    }
+    Ok(list)
+}

@@ -1,0 +1,835 @@
+"""End-to-end harness for Scopegate in a real Envoy.
+
+Everything here is stdlib + `cryptography`:
+
+* keys and JWKs generated at test time, and a JWT minter that signs whatever
+  header/claims (or raw bytes) it is given, so tests can forge malformed tokens;
+* an echo upstream that records every request it receives;
+* an Envoy launcher (one listener, Wasm filter + router, no Envoy path
+  normalization) and a request helper that sends the request target verbatim.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import glob
+import hashlib
+import hmac
+import http.client
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+
+ISSUER = "https://idp.example.com"
+PARTNER_ISSUER = "https://partner.example.net"
+AUDIENCE = "payments-api"
+ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
+MARKER_HEADER = "x-e2e-id"
+IDENTITY_HEADERS = [
+    "x-identity-subject",
+    "x-identity-client-id",
+    "x-identity-issuer",
+    "x-identity-scopes",
+    "x-identity-tenant",
+]
+
+# --------------------------------------------------------------------------
+# Locating binaries
+# --------------------------------------------------------------------------
+
+
+def find_envoy() -> str:
+    env = os.environ.get("ENVOY_BIN")
+    if env:
+        return env
+    dirs = []
+    for getter in (site.getsitepackages,):
+        try:
+            dirs.extend(getter())
+        except Exception:  # pragma: no cover - virtualenv quirks
+            pass
+    try:
+        dirs.append(site.getusersitepackages())
+    except Exception:  # pragma: no cover
+        pass
+    dirs.extend(p for p in (sysconfig.get_paths().get("purelib"), sysconfig.get_paths().get("platlib")) if p)
+    dirs.extend(p for p in sys.path if p.endswith("site-packages"))
+    for d in dirs:
+        cand = os.path.join(d, "envoy", "_bin", "envoy")
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return ""
+
+
+def find_wasm() -> str:
+    return os.environ.get("SCOPEGATE_WASM") or os.path.join(
+        REPO_ROOT, "target", "wasm32-wasip1", "release", "scopegate.wasm"
+    )
+
+
+# --------------------------------------------------------------------------
+# base64url / keys / JWKs / JWT minting
+# --------------------------------------------------------------------------
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64u_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _int_bytes(value: int, size: int | None = None) -> bytes:
+    size = size or max(1, (value.bit_length() + 7) // 8)
+    return value.to_bytes(size, "big")
+
+
+_HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+_HMAC = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
+class Key:
+    """One signing key: private key object plus JWK export."""
+
+    def __init__(self, kid: str, kty: str, private, alg: str | None = None, use: str | None = "sig"):
+        self.kid = kid
+        self.kty = kty  # "RSA", "EC", "OKP"
+        self.private = private
+        self.public = private.public_key()
+        self.alg = alg  # advertised in the JWK (optional)
+        self.use = use
+
+    @classmethod
+    def rsa(cls, kid, alg=None, bits=2048):
+        return cls(kid, "RSA", rsa.generate_private_key(public_exponent=65537, key_size=bits), alg)
+
+    @classmethod
+    def ec(cls, kid, curve="P-256", alg=None):
+        c = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}[curve]
+        return cls(kid, "EC", ec.generate_private_key(c), alg)
+
+    @classmethod
+    def ed25519(cls, kid, alg=None):
+        return cls(kid, "OKP", ed25519.Ed25519PrivateKey.generate(), alg)
+
+    @property
+    def curve(self):
+        if self.kty == "EC":
+            return {"secp256r1": "P-256", "secp384r1": "P-384"}[self.public.curve.name]
+        if self.kty == "OKP":
+            return "Ed25519"
+        return None
+
+    def jwk(self, with_alg: bool = True, with_use: bool = True) -> dict:
+        if self.kty == "RSA":
+            nums = self.public.public_numbers()
+            jwk = {"kty": "RSA", "n": b64u(_int_bytes(nums.n)), "e": b64u(_int_bytes(nums.e))}
+        elif self.kty == "EC":
+            nums = self.public.public_numbers()
+            size = (self.public.curve.key_size + 7) // 8
+            jwk = {
+                "kty": "EC",
+                "crv": self.curve,
+                "x": b64u(_int_bytes(nums.x, size)),
+                "y": b64u(_int_bytes(nums.y, size)),
+            }
+        else:
+            raw = self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64u(raw)}
+        jwk["kid"] = self.kid
+        if with_alg and self.alg:
+            jwk["alg"] = self.alg
+        if with_use and self.use:
+            jwk["use"] = self.use
+        return jwk
+
+    def public_pem(self) -> bytes:
+        return self.public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    # -- signing -------------------------------------------------------------
+
+    def sign(self, alg: str, data: bytes, der: bool = False) -> bytes:
+        """Sign `data` as JOSE algorithm `alg` (ES* as raw r||s unless der=True)."""
+        if alg.startswith("RS"):
+            return self.private.sign(data, padding.PKCS1v15(), _HASHES[alg[2:]]())
+        if alg.startswith("PS"):
+            h = _HASHES[alg[2:]]()
+            return self.private.sign(
+                data, padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size), h
+            )
+        if alg.startswith("ES"):
+            sig = self.private.sign(data, ec.ECDSA(_HASHES[alg[2:]]()))
+            if der:
+                return sig
+            r, s = decode_dss_signature(sig)
+            size = (self.public.curve.key_size + 7) // 8
+            return _int_bytes(r, size) + _int_bytes(s, size)
+        if alg == "EdDSA":
+            return self.private.sign(data)
+        raise ValueError(f"cannot sign {alg} with {self.kty} key")
+
+
+def _segment(part) -> str:
+    if isinstance(part, str):
+        return part  # already encoded (lets tests inject raw segments)
+    if isinstance(part, dict) or isinstance(part, list):
+        part = json.dumps(part, separators=(",", ":")).encode()
+    return b64u(part)
+
+
+def mint(
+    key: Key | None,
+    claims,
+    alg: str | None = None,
+    header: dict | bytes | str | None = None,
+    extra_header: dict | None = None,
+    kid: str | None | bool = True,
+    hmac_secret: bytes | None = None,
+    der: bool = False,
+    signature: bytes | str | None = None,
+) -> str:
+    """Build a compact JWS.
+
+    * `claims`: dict/list (JSON-encoded), bytes (raw payload) or str (already
+      base64url-encoded segment).
+    * `header`: if given, used verbatim (dict/bytes/str); otherwise built from
+      alg + kid (kid=True: the key's kid; a string: that kid; None/False: none).
+    * signature: HMAC with `hmac_secret` for HS*, "none" gives an empty
+      signature, otherwise `key` signs; `signature` overrides the result
+      (bytes get base64url-encoded, str is used verbatim).
+    """
+    if header is None:
+        header = {"alg": alg, "typ": "JWT"}
+        if kid is True and key is not None:
+            header["kid"] = key.kid
+        elif isinstance(kid, str):
+            header["kid"] = kid
+        if extra_header:
+            header.update(extra_header)
+    if alg is None and isinstance(header, dict):
+        alg = header.get("alg")
+    signing_input = _segment(header) + "." + _segment(claims)
+    if signature is None:
+        if alg in _HMAC:
+            sig = hmac.new(hmac_secret or b"", signing_input.encode(), _HMAC[alg]).digest()
+        elif alg is None or str(alg).lower() == "none":
+            sig = b""
+        else:
+            sig = key.sign(alg, signing_input.encode(), der=der)
+        sig_text = b64u(sig)
+    elif isinstance(signature, bytes):
+        sig_text = b64u(signature)
+    else:
+        sig_text = signature
+    return signing_input + "." + sig_text
+
+
+class KeySet:
+    """All keys used by the suite, generated once per session."""
+
+    def __init__(self):
+        self.rsa = Key.rsa("corp-rsa")  # no alg: usable for RS* and PS*
+        self.ec256 = Key.ec("corp-es256", "P-256", alg="ES256")
+        self.ec384 = Key.ec("corp-es384", "P-384", alg="ES384")
+        self.ed = Key.ed25519("corp-ed25519", alg="EdDSA")
+        self.partner_ec = Key.ec("partner-es256", "P-256", alg="ES256")
+        self.partner_rsa = Key.rsa("partner-rsa")
+        # a key nobody trusts (same kid as a trusted one: signature must fail)
+        self.rogue_rsa = Key.rsa("corp-rsa")
+
+    def for_alg(self, alg: str) -> Key:
+        if alg[:2] in ("RS", "PS"):
+            return self.rsa
+        return {"ES256": self.ec256, "ES384": self.ec384, "EdDSA": self.ed}[alg]
+
+    def corp_jwks(self) -> dict:
+        return {"keys": [k.jwk() for k in (self.rsa, self.ec256, self.ec384, self.ed)]}
+
+    def partner_jwks(self) -> dict:
+        return {"keys": [k.jwk() for k in (self.partner_ec, self.partner_rsa)]}
+
+
+def claims(scope=None, **over) -> dict:
+    """Valid corp claims (iat now, exp now+600); keyword args override/add,
+    a value of `...` (Ellipsis) removes the claim."""
+    now = int(time.time())
+    c = {
+        "iss": ISSUER,
+        "sub": "svc-billing",
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + 600,
+        "client_id": "billing-svc",
+        "jti": uuid.uuid4().hex,
+    }
+    if scope is not None:
+        c["scope"] = scope
+    for k, v in over.items():
+        if v is ...:
+            c.pop(k, None)
+        else:
+            c[k] = v
+    return c
+
+
+# --------------------------------------------------------------------------
+# Filter configuration
+# --------------------------------------------------------------------------
+
+
+def base_filter_config(keys: KeySet, **over) -> dict:
+    cfg = {
+        "providers": [
+            {
+                "name": "corp",
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "jwks": {"inline": keys.corp_jwks()},
+                "algorithms": list(ALGORITHMS),
+                "clock_skew_s": 60,
+                "max_lifetime_s": 3600,
+                "scope_claims": ["scope", "scp"],
+                "client_id_claims": ["client_id", "azp", "cid", "appid"],
+            },
+            {
+                "name": "partner",
+                "issuer": PARTNER_ISSUER,
+                "audiences": [AUDIENCE],
+                # the JWKS is given as a JSON string here (CONTRACT §1 allows both)
+                "jwks": {"inline": json.dumps(keys.partner_jwks())},
+                "algorithms": ["ES256"],
+                "clock_skew_s": 60,
+            },
+        ],
+        "token_sources": [{"header": "authorization", "prefix": "Bearer "}],
+        "rules": [
+            {"name": "health", "methods": ["GET"], "path": "/healthz", "public": True},
+            {"name": "read", "methods": ["GET", "HEAD"], "path": "/payments/**", "scopes": ["payments:read"]},
+            {
+                "name": "refund",
+                "methods": ["POST"],
+                "path": "/payments/{id}/refunds",
+                "scopes": ["payments:write", "refunds:create"],
+            },
+            {"name": "admin", "path": "/admin/**", "any_scopes": ["admin"], "clients": ["ops-bot"], "providers": ["corp"]},
+            {"name": "reports", "methods": ["GET"], "path": "/reports/*/summary", "scopes": ["reports:read"]},
+        ],
+        "default_action": "deny",
+        "identity_headers": {
+            "subject": "x-identity-subject",
+            "client_id": "x-identity-client-id",
+            "issuer": "x-identity-issuer",
+            "scopes": "x-identity-scopes",
+            "claims": {"tenant": "x-identity-tenant"},
+        },
+        "forward_token": True,
+        "mode": "enforce",
+    }
+    cfg.update(copy.deepcopy(over))
+    return cfg
+
+
+# --------------------------------------------------------------------------
+# Echo upstream
+# --------------------------------------------------------------------------
+
+
+class EchoServer:
+    """Threaded HTTP/1.1 server on 127.0.0.1:<free port>; answers 200 with a
+    JSON echo of the request and records every request it got."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep pytest output clean
+                pass
+
+            def _handle(self):
+                body = b""
+                te = (self.headers.get("transfer-encoding") or "").lower()
+                if "chunked" in te:
+                    while True:
+                        line = self.rfile.readline()
+                        size = int(line.split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            break
+                        body += self.rfile.read(size)
+                        self.rfile.readline()
+                else:
+                    n = int(self.headers.get("content-length") or 0)
+                    if n:
+                        body = self.rfile.read(n)
+                hdrs: dict[str, list[str]] = {}
+                for name, value in self.headers.items():
+                    hdrs.setdefault(name.lower(), []).append(value)
+                record = {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": hdrs,
+                    "body": body.decode("latin-1"),
+                }
+                with outer.lock:
+                    outer.requests.append(record)
+                payload = json.dumps(record).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.send_header("x-echo", "1")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+        for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+            setattr(Handler, "do_" + m, Handler._handle)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, name="echo", daemon=True)
+        self.thread.start()
+
+    def find(self, marker: str) -> dict | None:
+        with self.lock:
+            for r in self.requests:
+                if marker in r["headers"].get(MARKER_HEADER, []):
+                    return r
+        return None
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --------------------------------------------------------------------------
+# HTTP responses / client
+# --------------------------------------------------------------------------
+
+
+class Headers:
+    """Case-insensitive multi-map (keeps order and duplicates)."""
+
+    def __init__(self, items):
+        self.items = [(str(k), str(v)) for k, v in items]
+
+    def get(self, name, default=None):
+        vals = self.get_all(name)
+        return vals[0] if vals else default
+
+    def get_all(self, name):
+        n = name.lower()
+        return [v for k, v in self.items if k.lower() == n]
+
+    def __contains__(self, name):
+        return bool(self.get_all(name))
+
+    def __repr__(self):
+        return f"Headers({self.items!r})"
+
+
+class Response:
+    def __init__(self, status, headers: Headers, body: bytes, marker: str | None, echo: EchoServer | None, protocol="HTTP/1.1"):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.marker = marker
+        self.protocol = protocol
+        self.upstream = echo.find(marker) if (echo and marker) else None
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    @property
+    def reached_upstream(self) -> bool:
+        return self.upstream is not None
+
+    def upstream_headers(self, name) -> list[str]:
+        assert self.upstream is not None, f"request did not reach the upstream: {self}"
+        return self.upstream["headers"].get(name.lower(), [])
+
+    def __repr__(self):
+        body = self.body[:600]
+        return (
+            f"<{self.protocol} {self.status} headers={self.headers.items!r} body={body!r} "
+            f"upstream={'yes' if self.upstream else 'no'}>"
+        )
+
+
+def _header_list(headers) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    if isinstance(headers, dict):
+        return list(headers.items())
+    return list(headers)
+
+
+def http1_request(
+    port: int,
+    method: str,
+    target: str,
+    headers=None,
+    body: bytes | None = None,
+    echo: EchoServer | None = None,
+    marker: bool = True,
+    timeout: float = 10.0,
+) -> Response:
+    """Send one HTTP/1.1 request with the request target exactly as given."""
+    hdrs = _header_list(headers)
+    mark = None
+    if marker:
+        mark = uuid.uuid4().hex
+        hdrs.append((MARKER_HEADER, mark))
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+        if not any(k.lower() == "host" for k, _ in hdrs):
+            conn.putheader("Host", "gateway.test")
+        for k, v in hdrs:
+            conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        data = resp.read()
+        return Response(resp.status, Headers(resp.getheaders()), data, mark, echo)
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------
+# Envoy
+# --------------------------------------------------------------------------
+
+
+def envoy_bootstrap(wasm: str | None, filter_config, echo_port: int, access_log: str) -> dict:
+    http_filters = []
+    if filter_config is not None:
+        value = filter_config if isinstance(filter_config, str) else json.dumps(filter_config)
+        http_filters.append(
+            {
+                "name": "envoy.filters.http.wasm",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                    "config": {
+                        "name": "scopegate",
+                        "root_id": "scopegate",
+                        "vm_config": {
+                            "vm_id": "scopegate",
+                            "runtime": "envoy.wasm.runtime.v8",
+                            "code": {"local": {"filename": wasm}},
+                        },
+                        "configuration": {
+                            "@type": "type.googleapis.com/google.protobuf.StringValue",
+                            "value": value,
+                        },
+                    },
+                },
+            }
+        )
+    http_filters.append(
+        {
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        }
+    )
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress",
+        "codec_type": "AUTO",
+        "normalize_path": False,
+        "merge_slashes": False,
+        "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+        "stream_idle_timeout": "10s",
+        "request_timeout": "10s",
+        "access_log": [
+            {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": access_log,
+                    "log_format": {
+                        "text_format_source": {
+                            "inline_string": "%PROTOCOL% %REQ(:METHOD)% %REQ(X-E2E-ID)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n"
+                        }
+                    },
+                },
+            }
+        ],
+        "route_config": {
+            "name": "local",
+            "virtual_hosts": [
+                {
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "echo", "timeout": "10s"}}],
+                }
+            ],
+        },
+        "http_filters": http_filters,
+    }
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "main",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": [
+                {
+                    "name": "echo",
+                    "type": "STATIC",
+                    "connect_timeout": "2s",
+                    "load_assignment": {
+                        "cluster_name": "echo",
+                        "endpoints": [
+                            {
+                                "lb_endpoints": [
+                                    {
+                                        "endpoint": {
+                                            "address": {
+                                                "socket_address": {"address": "127.0.0.1", "port_value": echo_port}
+                                            }
+                                        }
+                                    }
+                                ]
+                            }
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+
+
+_RUNNING: list["Envoy"] = []
+
+
+class EnvoyStartError(RuntimeError):
+    def __init__(self, message, log_text=""):
+        super().__init__(message + "\n--- envoy log tail ---\n" + tail(log_text, 60))
+        self.log_text = log_text
+
+
+def tail(text: str, n: int = 60) -> str:
+    return "\n".join(text.splitlines()[-n:])
+
+
+class Envoy:
+    """One Envoy process with one listener in front of the echo upstream."""
+
+    def __init__(self, name: str, filter_config, echo: EchoServer, wasm: str | None = None, envoy_bin: str | None = None):
+        self.name = name
+        self.echo = echo
+        self.filter_config = filter_config
+        self.wasm = wasm or find_wasm()
+        self.envoy_bin = envoy_bin or find_envoy()
+        self.dir = tempfile.mkdtemp(prefix=f"scopegate-e2e-{name}-")
+        self.config_path = os.path.join(self.dir, "envoy.yaml")
+        self.log_path = os.path.join(self.dir, "envoy.log")
+        self.access_log_path = os.path.join(self.dir, "access.log")
+        self.admin_path = os.path.join(self.dir, "admin.address")
+        self.proc: subprocess.Popen | None = None
+        self.admin_port = None
+        self.port = None
+        bootstrap = envoy_bootstrap(self.wasm, filter_config, echo.port, self.access_log_path)
+        with open(self.config_path, "w") as f:
+            # JSON is YAML; Envoy reads it as such.
+            json.dump(bootstrap, f, indent=2)
+
+    # -- process -----------------------------------------------------------
+
+    def spawn(self):
+        if not self.envoy_bin or not os.path.exists(self.envoy_bin):
+            raise EnvoyStartError(f"envoy binary not found (ENVOY_BIN={os.environ.get('ENVOY_BIN')!r})")
+        cmd = [
+            self.envoy_bin,
+            "-c", self.config_path,
+            "--concurrency", "1",
+            "--use-dynamic-base-id",
+            "-l", "info",
+            "--log-path", self.log_path,
+            "--admin-address-path", self.admin_path,
+            "--drain-time-s", "0",
+            "--parent-shutdown-time-s", "1",
+        ]
+        self.stderr = open(os.path.join(self.dir, "stderr.log"), "wb")
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.stderr, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        _RUNNING.append(self)
+
+    def _admin_get(self, path: str, timeout=2.0):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+
+    def _wait(self, timeout: float = 30.0) -> str:
+        """Wait until the admin says LIVE ("live") or the process exits ("exited")."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return "exited"
+            if self.admin_port is None and os.path.exists(self.admin_path):
+                text = open(self.admin_path).read().strip()
+                if text.rsplit(":", 1)[-1].isdigit():
+                    self.admin_port = int(text.rsplit(":", 1)[-1])
+            if self.admin_port is not None:
+                try:
+                    status, body = self._admin_get("/ready")
+                    if status == 200 and body.strip() == "LIVE":
+                        return "live"
+                except Exception:
+                    pass
+            time.sleep(0.1)
+        return "timeout"
+
+    def listener_port(self):
+        _, body = self._admin_get("/listeners?format=json")
+        for st in json.loads(body).get("listener_statuses", []):
+            if st.get("name") == "main":
+                port = st.get("local_address", {}).get("socket_address", {}).get("port_value")
+                if port:
+                    return int(port)
+        return None
+
+    def start(self, timeout: float = 30.0) -> "Envoy":
+        self.spawn()
+        state = self._wait(timeout)
+        if state != "live":
+            log = self.log_text()
+            self.stop()
+            raise EnvoyStartError(f"envoy {self.name} did not become LIVE ({state})", log)
+        self.port = self.listener_port()
+        if not self.port:
+            log = self.log_text()
+            self.stop()
+            raise EnvoyStartError(f"envoy {self.name}: listener 'main' missing", log)
+        return self
+
+    def start_expect_failure(self, timeout: float = 30.0) -> tuple[str, str]:
+        """Start and expect the filter config to be refused: returns (how, log)
+        where how is "exited:<rc>" or "no-listener"; raises if Envoy came up
+        with the listener in place."""
+        self.spawn()
+        state = self._wait(timeout)
+        try:
+            if state == "exited":
+                rc = self.proc.returncode
+                # give the log a moment to be flushed
+                time.sleep(0.1)
+                return f"exited:{rc}", self.log_text()
+            if state == "timeout":
+                raise EnvoyStartError(f"envoy {self.name} neither exited nor became LIVE", self.log_text())
+            port = self.listener_port()
+            if port:
+                raise EnvoyStartError(
+                    f"envoy {self.name} accepted an invalid filter config (listener on {port})", self.log_text()
+                )
+            return "no-listener", self.log_text()
+        finally:
+            self.stop()
+
+    def stop(self):
+        p = self.proc
+        if p is not None and p.poll() is None:
+            try:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+        if self in _RUNNING:
+            _RUNNING.remove(self)
+        try:
+            self.stderr.close()
+        except Exception:
+            pass
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("SCOPEGATE_E2E_KEEP") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- logs ----------------------------------------------------------------
+
+    def log_text(self) -> str:
+        parts = []
+        for p in (self.log_path, os.path.join(self.dir, "stderr.log")):
+            try:
+                with open(p, "r", errors="replace") as f:
+                    parts.append(f.read())
+            except FileNotFoundError:
+                pass
+        return "\n".join(parts)
+
+    def access_log(self) -> str:
+        try:
+            with open(self.access_log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    # -- requests ------------------------------------------------------------
+
+    def request(self, method, target, headers=None, body=None, token=None, marker=True, timeout=10.0) -> Response:
+        hdrs = _header_list(headers)
+        if token is not None:
+            hdrs.append(("Authorization", f"Bearer {token}"))
+        return http1_request(self.port, method, target, hdrs, body, echo=self.echo, marker=marker, timeout=timeout)
+
+    def get(self, target, token=None, headers=None, **kw) -> Response:
+        return self.request("GET", target, headers=headers, token=token, **kw)
+
+    def h2_request(self, method, target, headers=None, body=None, token=None, timeout=10.0) -> Response:
+        from h2client import h2c_request  # local import: only the HTTP/2 tests need it
+
+        hdrs = _header_list(headers)
+        if token is not None:
+            hdrs.append(("authorization", f"Bearer {token}"))
+        mark = uuid.uuid4().hex
+        hdrs.append((MARKER_HEADER, mark))
+        status, rh, data = h2c_request("127.0.0.1", self.port, method, target, hdrs, body, timeout=timeout)
+        return Response(status, Headers(rh), data, mark, self.echo, protocol="HTTP/2")
+
+
+def stop_all():
+    for e in list(_RUNNING):
+        e.stop()
