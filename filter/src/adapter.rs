@@ -51,7 +51,9 @@ pub enum Step {
     /// A local response was sent.
     Responded,
     /// Keys of this provider are not available yet: park the request.
-    WaitForKeys { provider: usize },
+    WaitForKeys {
+        provider: usize,
+    },
 }
 
 pub fn on_request_headers<H: Host>(
@@ -66,7 +68,7 @@ pub fn on_request_headers<H: Host>(
             host.log(
                 LogLevel::Error,
                 &format!(
-                    "scopegate: configuration rejected, denying every request: {}",
+                    "configuration rejected, denying every request: {}",
                     errors.join("; ")
                 ),
             );
@@ -86,7 +88,7 @@ pub fn on_request_headers<H: Host>(
             .map(|(_, v)| v.as_str())
     };
     let (Some(method), Some(path)) = (find(":method"), find(":path")) else {
-        host.log(LogLevel::Error, "scopegate: request without :method or :path");
+        host.log(LogLevel::Error, "request without :method or :path");
         host.count(Reason::InternalError);
         host.send_response(&response::internal(
             Reason::InternalError,
@@ -114,25 +116,45 @@ pub fn keys_unavailable<H: Host>(cfg: &Config, host: &mut H, provider: usize, wh
     host.count(Reason::JwksUnavailable);
     host.set_property("scopegate.decision", "deny");
     host.set_property("scopegate.reason", Reason::JwksUnavailable.as_str());
-    host.log(LogLevel::Warn, &format!("scopegate: {message}"));
+    host.log(LogLevel::Warn, &format!("{message}"));
     if cfg.mode == Mode::DryRun {
         return Step::Continue;
     }
-    host.send_response(&response::denial(cfg, Reason::JwksUnavailable, &message, None));
+    host.send_response(&response::denial(
+        cfg,
+        Reason::JwksUnavailable,
+        &message,
+        None,
+    ));
     Step::Responded
 }
 
 fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, now: u64) {
     host.count(d.reason);
-    let rule = d.rule.and_then(|i| cfg.rules.get(i)).map(|r| r.name.as_str());
+    let rule = d
+        .rule
+        .and_then(|i| cfg.rules.get(i))
+        .map(|r| r.name.as_str());
     let id = d.identity.as_ref();
-    host.set_property("scopegate.decision", if d.is_allowed() { "allow" } else { "deny" });
+    host.set_property(
+        "scopegate.decision",
+        if d.is_allowed() { "allow" } else { "deny" },
+    );
     host.set_property("scopegate.reason", d.reason.as_str());
     host.set_property("scopegate.rule", rule.unwrap_or(""));
-    host.set_property("scopegate.subject", id.and_then(|i| i.subject.as_deref()).unwrap_or(""));
-    host.set_property("scopegate.client_id", id.and_then(|i| i.client_id.as_deref()).unwrap_or(""));
+    host.set_property(
+        "scopegate.subject",
+        id.and_then(|i| i.subject.as_deref()).unwrap_or(""),
+    );
+    host.set_property(
+        "scopegate.client_id",
+        id.and_then(|i| i.client_id.as_deref()).unwrap_or(""),
+    );
     host.set_property("scopegate.issuer", id.map_or("", |i| i.issuer.as_str()));
-    host.set_property("scopegate.scopes", &id.map(|i| i.scopes.join(" ")).unwrap_or_default());
+    host.set_property(
+        "scopegate.scopes",
+        &id.map(|i| i.scopes.join(" ")).unwrap_or_default(),
+    );
     let wanted = match cfg.audit_log {
         AuditLog::All => true,
         AuditLog::Denied => !d.is_allowed(),
@@ -148,7 +170,12 @@ fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, 
 fn apply<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H) -> Step {
     if let Verdict::Deny(denial) = &d.verdict {
         if cfg.mode == Mode::Enforce {
-            host.send_response(&response::denial(cfg, denial.reason, &denial.message, Some(d)));
+            host.send_response(&response::denial(
+                cfg,
+                denial.reason,
+                &denial.message,
+                Some(d),
+            ));
             return Step::Responded;
         }
     }

@@ -135,7 +135,9 @@ mod tests {
 
     #[test]
     fn none_and_hmac_cannot_be_named() {
-        for name in ["none", "None", "NONE", "HS256", "HS384", "HS512", "ES512", "rs256", ""] {
+        for name in [
+            "none", "None", "NONE", "HS256", "HS384", "HS512", "ES512", "rs256", "",
+        ] {
             assert_eq!(Alg::parse(name), None, "{name}");
         }
         assert!(refusal("nOnE").contains("never accepted"));

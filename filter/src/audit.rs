@@ -7,9 +7,18 @@ use crate::decision::{Decision, Request};
 use crate::path;
 use serde_json::{json, Value};
 
-pub fn line(cfg: &Config, req: &Request<'_>, d: &Decision, source: Option<&str>, now: u64) -> String {
+pub fn line(
+    cfg: &Config,
+    req: &Request<'_>,
+    d: &Decision,
+    source: Option<&str>,
+    now: u64,
+) -> String {
     let id = d.identity.as_ref();
-    let rule = d.rule.and_then(|i| cfg.rules.get(i)).map(|r| r.name.as_str());
+    let rule = d
+        .rule
+        .and_then(|i| cfg.rules.get(i))
+        .map(|r| r.name.as_str());
     let provider = d
         .provider
         .and_then(|i| cfg.providers.get(i))

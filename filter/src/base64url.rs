@@ -91,7 +91,9 @@ mod tests {
     #[test]
     fn round_trips_every_length() {
         for len in 0..64u8 {
-            let data: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37).wrapping_add(len)).collect();
+            let data: Vec<u8> = (0..len)
+                .map(|i| i.wrapping_mul(37).wrapping_add(len))
+                .collect();
             assert_eq!(decode(encode(&data).as_bytes()), Ok(data));
         }
     }

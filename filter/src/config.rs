@@ -153,7 +153,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() { "/" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
         write!(f, "{path}: {}", self.message)
     }
 }
@@ -280,7 +284,10 @@ fn strings(cx: &mut Cx, v: &Value, path: &str, allow_empty: bool) -> Option<Vec<
         match item {
             Value::String(s) if !s.is_empty() => {
                 if out.contains(s) {
-                    cx.err(&child(path, &i.to_string()), format!("duplicate value \"{s}\""));
+                    cx.err(
+                        &child(path, &i.to_string()),
+                        format!("duplicate value \"{s}\""),
+                    );
                     ok = false;
                 }
                 out.push(s.clone());
@@ -330,8 +337,7 @@ fn one_of<T: Copy>(cx: &mut Cx, v: &Value, path: &str, options: &[(&str, T)]) ->
 /// RFC 6749 §3.3 scope-token: visible ASCII except `"` and `\`.
 pub fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
@@ -339,9 +345,7 @@ pub fn is_scope_token(s: &str) -> bool {
 fn is_header_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes().all(|b| {
-            b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || b"!#$%&'*+-.^_`|~".contains(&b)
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
         })
 }
 
@@ -377,7 +381,11 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         .value
         .get("providers")
         .and_then(Value::as_array)
-        .map(|ps| ps.iter().map(|p| p.get("name").and_then(Value::as_str).unwrap_or("")).collect())
+        .map(|ps| {
+            ps.iter()
+                .map(|p| p.get("name").and_then(Value::as_str).unwrap_or(""))
+                .collect()
+        })
         .unwrap_or_default();
 
     let token_sources = match f.get("token_sources") {
@@ -417,7 +425,12 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
     let mode = f
         .get("mode")
         .and_then(|(v, p)| {
-            one_of(cx, v, &p, &[("enforce", Mode::Enforce), ("dry_run", Mode::DryRun)])
+            one_of(
+                cx,
+                v,
+                &p,
+                &[("enforce", Mode::Enforce), ("dry_run", Mode::DryRun)],
+            )
         })
         .unwrap_or(Mode::Enforce);
     let audit_log = f
@@ -437,7 +450,9 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         .unwrap_or(AuditLog::Denied);
     let realm = match f.get("realm") {
         Some((v, p)) => string(cx, v, &p).and_then(|r| {
-            let ok = r.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+            let ok = r
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
             if !ok {
                 cx.err(&p, "must be printable ASCII without '\"' or '\\'");
             }
@@ -498,9 +513,18 @@ fn read_providers(cx: &mut Cx, v: &Value, path: &str) -> Vec<ProviderRead> {
     let mut out: Vec<ProviderRead> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let p = child(path, &i.to_string());
-        if let Some(read) = read_provider(cx, Node { value: item, path: &p }) {
+        if let Some(read) = read_provider(
+            cx,
+            Node {
+                value: item,
+                path: &p,
+            },
+        ) {
             if out.iter().any(|o| o.name == read.name) {
-                cx.err(&child(&p, "name"), format!("duplicate provider name \"{}\"", read.name));
+                cx.err(
+                    &child(&p, "name"),
+                    format!("duplicate provider name \"{}\"", read.name),
+                );
             }
             if out.iter().any(|o| o.issuer == read.issuer) {
                 cx.err(
@@ -522,9 +546,14 @@ fn read_provider(cx: &mut Cx, node: Node<'_>) -> Option<ProviderRead> {
     let before = cx.errors.len();
     let name = match f.get("name") {
         Some((v, p)) => string(cx, v, &p).filter(|n| {
-            let ok = n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            let ok = n
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !ok {
-                cx.err(&p, "use letters, digits, '_' and '-' only (it becomes part of metric names)");
+                cx.err(
+                    &p,
+                    "use letters, digits, '_' and '-' only (it becomes part of metric names)",
+                );
             }
             ok
         }),
@@ -536,16 +565,24 @@ fn read_provider(cx: &mut Cx, node: Node<'_>) -> Option<ProviderRead> {
     let issuer = match f.get("issuer") {
         Some((v, p)) => string(cx, v, &p),
         None => {
-            cx.err(&child(node.path, "issuer"), "required: the exact `iss` of this provider's tokens");
+            cx.err(
+                &child(node.path, "issuer"),
+                "required: the exact `iss` of this provider's tokens",
+            );
             None
         }
     };
-    let audiences = f.get("audiences").and_then(|(v, p)| strings(cx, v, &p, false));
+    let audiences = f
+        .get("audiences")
+        .and_then(|(v, p)| strings(cx, v, &p, false));
     let mut warnings = Vec::new();
     let keys = match f.get("jwks") {
         Some((v, p)) => read_jwks(cx, v, &p, &mut warnings),
         None => {
-            cx.err(&child(node.path, "jwks"), "required: {\"inline\": ...} or {\"uri\": ...}");
+            cx.err(
+                &child(node.path, "jwks"),
+                "required: {\"inline\": ...} or {\"uri\": ...}",
+            );
             None
         }
     };
@@ -567,7 +604,11 @@ fn read_provider(cx: &mut Cx, node: Node<'_>) -> Option<ProviderRead> {
     let client_id_claims = f
         .get("client_id_claims")
         .and_then(|(v, p)| strings(cx, v, &p, false))
-        .unwrap_or_else(|| ["client_id", "azp", "cid", "appid"].map(String::from).to_vec());
+        .unwrap_or_else(|| {
+            ["client_id", "azp", "cid", "appid"]
+                .map(String::from)
+                .to_vec()
+        });
     f.finish(cx);
     if cx.errors.len() > before {
         return None;
@@ -614,7 +655,10 @@ fn read_jwks(cx: &mut Cx, v: &Value, path: &str, warnings: &mut Vec<String>) -> 
     f.finish(cx);
     match (inline, uri) {
         (Some(_), Some(_)) | (None, None) => {
-            cx.err(path, "give exactly one of `inline` (a JWK Set) or `uri` (where the issuer publishes it)");
+            cx.err(
+                path,
+                "give exactly one of `inline` (a JWK Set) or `uri` (where the issuer publishes it)",
+            );
             None
         }
         (Some((doc, p)), None) => {
@@ -626,7 +670,10 @@ fn read_jwks(cx: &mut Cx, v: &Value, path: &str, warnings: &mut Vec<String>) -> 
         (None, Some((u, p))) => {
             let uri = string(cx, u, &p)?;
             let Some((authority, fetch_path)) = split_uri(&uri) else {
-                cx.err(&p, "expected an absolute http:// or https:// URI with a host");
+                cx.err(
+                    &p,
+                    "expected an absolute http:// or https:// URI with a host",
+                );
                 return None;
             };
             let cluster = match cluster {
@@ -653,7 +700,12 @@ fn read_jwks(cx: &mut Cx, v: &Value, path: &str, warnings: &mut Vec<String>) -> 
     }
 }
 
-fn read_inline_jwks(cx: &mut Cx, doc: &Value, path: &str, warnings: &mut Vec<String>) -> Option<KeySet> {
+fn read_inline_jwks(
+    cx: &mut Cx,
+    doc: &Value,
+    path: &str,
+    warnings: &mut Vec<String>,
+) -> Option<KeySet> {
     // A JWK Set may be given as an object or as the JSON text of one.
     let parsed_text;
     let doc = match doc {
@@ -682,7 +734,11 @@ fn read_inline_jwks(cx: &mut Cx, doc: &Value, path: &str, warnings: &mut Vec<Str
         match issue {
             JwkIssue::Skipped { why, .. } => warnings.push(format!("{key_path}: {why}")),
             JwkIssue::Invalid { field, why, .. } => {
-                let at = if field.is_empty() { key_path } else { child(&key_path, field) };
+                let at = if field.is_empty() {
+                    key_path
+                } else {
+                    child(&key_path, field)
+                };
                 cx.err(&at, why.clone());
                 ok = false;
             }
@@ -726,7 +782,13 @@ fn read_token_sources(cx: &mut Cx, v: &Value, path: &str) -> Vec<TokenSource> {
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let p = child(path, &i.to_string());
-        let Some(mut f) = Fields::of(cx, Node { value: item, path: &p }) else {
+        let Some(mut f) = Fields::of(
+            cx,
+            Node {
+                value: item,
+                path: &p,
+            },
+        ) else {
             continue;
         };
         let header = f.get("header");
@@ -781,9 +843,19 @@ fn read_rules(cx: &mut Cx, v: &Value, path: &str, providers: &[&str]) -> Vec<Rul
     let mut out: Vec<Rule> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let p = child(path, &i.to_string());
-        if let Some(rule) = read_rule(cx, Node { value: item, path: &p }, providers) {
+        if let Some(rule) = read_rule(
+            cx,
+            Node {
+                value: item,
+                path: &p,
+            },
+            providers,
+        ) {
             if out.iter().any(|r| r.name == rule.name) {
-                cx.err(&child(&p, "name"), format!("duplicate rule name \"{}\"", rule.name));
+                cx.err(
+                    &child(&p, "name"),
+                    format!("duplicate rule name \"{}\"", rule.name),
+                );
             }
             out.push(rule);
         }
@@ -812,7 +884,10 @@ fn read_rule(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<Rule> {
     let name = match f.get("name") {
         Some((v, p)) => string(cx, v, &p),
         None => {
-            cx.err(&child(node.path, "name"), "required: names appear in logs, metrics and `explain`");
+            cx.err(
+                &child(node.path, "name"),
+                "required: names appear in logs, metrics and `explain`",
+            );
             None
         }
     };
@@ -842,7 +917,10 @@ fn read_rule(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<Rule> {
         }
     };
     let public = f.get("public");
-    let public_flag = public.as_ref().and_then(|(v, p)| boolean(cx, v, p)).unwrap_or(false);
+    let public_flag = public
+        .as_ref()
+        .and_then(|(v, p)| boolean(cx, v, p))
+        .unwrap_or(false);
     let scopes = f.get("scopes");
     let any_scopes = f.get("any_scopes");
     let clients = f.get("clients");
@@ -879,7 +957,10 @@ fn read_rule(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<Rule> {
                     Some(k) => idx.push(k),
                     None => cx.err(
                         &child(&p, &i.to_string()),
-                        format!("no provider is named \"{n}\" (known: {})", providers.join(", ")),
+                        format!(
+                            "no provider is named \"{n}\" (known: {})",
+                            providers.join(", ")
+                        ),
                     ),
                 }
             }
@@ -1005,10 +1086,16 @@ mod tests {
         assert_eq!(c.mode, Mode::Enforce);
         assert_eq!(c.audit_log, AuditLog::Denied);
         assert!(c.forward_token);
-        assert_eq!(c.identity_headers.subject.as_deref(), Some("x-identity-subject"));
+        assert_eq!(
+            c.identity_headers.subject.as_deref(),
+            Some("x-identity-subject")
+        );
         assert_eq!(
             c.token_sources,
-            [TokenSource::Header { name: "authorization".into(), prefix: "Bearer ".into() }]
+            [TokenSource::Header {
+                name: "authorization".into(),
+                prefix: "Bearer ".into()
+            }]
         );
         let p = c.providers.first().expect("provider");
         assert_eq!(p.scope_claims, ["scope", "scp"]);
@@ -1024,10 +1111,23 @@ mod tests {
         doc["mode"] = json!("strict");
         doc["colour"] = json!(1);
         let errs = errors(&doc);
-        assert!(errs.contains(&"/rules/2/scopes: expected an array of strings".to_string()), "{errs:?}");
-        assert!(errs.iter().any(|e| e.starts_with("/providers/0/algorithms/1: HMAC")), "{errs:?}");
-        assert!(errs.iter().any(|e| e.starts_with("/mode: expected one of")), "{errs:?}");
-        assert!(errs.iter().any(|e| e.starts_with("/colour: unknown field")), "{errs:?}");
+        assert!(
+            errs.contains(&"/rules/2/scopes: expected an array of strings".to_string()),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("/providers/0/algorithms/1: HMAC")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with("/mode: expected one of")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with("/colour: unknown field")),
+            "{errs:?}"
+        );
         assert_eq!(errs.len(), 4, "{errs:?}");
     }
 
@@ -1037,18 +1137,30 @@ mod tests {
         doc["rules"][2]["providers"] = json!(["nobody"]);
         doc["rules"][1]["name"] = json!("health");
         let errs = errors(&doc);
-        assert!(errs.iter().any(|e| e.starts_with("/rules/2/providers/0: no provider is named \"nobody\"")), "{errs:?}");
-        assert!(errs.iter().any(|e| e.starts_with("/rules/1/name: duplicate rule name")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("/rules/2/providers/0: no provider is named \"nobody\"")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("/rules/1/name: duplicate rule name")),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn refuses_weak_and_broken_inline_keys() {
         let mut doc = base();
-        doc["providers"][0]["jwks"]["inline"]["keys"][0]["n"] = json!(crate::base64url::encode(&[0xc1; 128]));
+        doc["providers"][0]["jwks"]["inline"]["keys"][0]["n"] =
+            json!(crate::base64url::encode(&[0xc1; 128]));
         let errs = errors(&doc);
         assert_eq!(errs.len(), 1, "{errs:?}");
         let e = errs.first().cloned().unwrap_or_default();
-        assert!(e.starts_with("/providers/0/jwks/inline/keys/0/n: RSA modulus is 1024 bits"), "{e}");
+        assert!(
+            e.starts_with("/providers/0/jwks/inline/keys/0/n: RSA modulus is 1024 bits"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1056,7 +1168,10 @@ mod tests {
         let mut doc = base();
         doc["providers"][0]["jwks"] = json!({"inline": {"keys": [{"kty": "oct", "k": "AA"}]}});
         let errs = errors(&doc);
-        assert_eq!(errs, ["/providers/0/jwks/inline: no usable signing key: every key was skipped"]);
+        assert_eq!(
+            errs,
+            ["/providers/0/jwks/inline: no usable signing key: every key was skipped"]
+        );
     }
 
     #[test]
@@ -1080,7 +1195,10 @@ mod tests {
         assert_eq!(r.cluster, "idp");
         assert_eq!((r.refresh_interval_s, r.timeout_ms), (300, 1500));
         doc["providers"][0]["jwks"] = json!({"uri": "ftp://x/y"});
-        assert_eq!(errors(&doc), ["/providers/0/jwks/uri: expected an absolute http:// or https:// URI with a host"]);
+        assert_eq!(
+            errors(&doc),
+            ["/providers/0/jwks/uri: expected an absolute http:// or https:// URI with a host"]
+        );
         doc["providers"][0]["jwks"] = json!({"uri": "https://x/", "inline": {"keys": []}});
         assert_eq!(errors(&doc).len(), 1);
     }
@@ -1098,19 +1216,20 @@ mod tests {
     #[test]
     fn refuses_reserved_or_repeated_identity_headers() {
         let mut doc = base();
-        doc["identity_headers"] = json!({"subject": "authorization", "issuer": "x-a", "scopes": "X-A"});
+        doc["identity_headers"] =
+            json!({"subject": "authorization", "issuer": "x-a", "scopes": "X-A"});
         let errs = errors(&doc);
         assert_eq!(errs.len(), 2, "{errs:?}");
     }
 
     #[test]
     fn invalid_json_and_non_objects() {
-        assert_eq!(
-            parse_json(b"{").err().map(|e| e.len()),
-            Some(1)
-        );
+        assert_eq!(parse_json(b"{").err().map(|e| e.len()), Some(1));
         assert_eq!(errors(&json!([])), ["/: expected an object"]);
-        assert_eq!(errors(&json!({})), ["/providers: required: at least one token provider"]);
+        assert_eq!(
+            errors(&json!({})),
+            ["/providers: required: at least one token provider"]
+        );
     }
 
     #[test]

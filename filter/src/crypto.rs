@@ -10,7 +10,10 @@ pub const MAX_RSA_BITS: usize = 8192;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VerifyKey {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     /// Uncompressed SEC1 point `04 || x || y`.
     EcP256(Vec<u8>),
     EcP384(Vec<u8>),

@@ -30,7 +30,9 @@ pub enum Verdict {
     Allow,
     Deny(Denial),
     /// Keys for this provider are being fetched: hold the request and decide again.
-    KeysPending { provider: usize },
+    KeysPending {
+        provider: usize,
+    },
 }
 
 /// Where the token was found, so it can be removed when not forwarded.
@@ -123,13 +125,12 @@ pub fn decide(cfg: &Config, req: &Request<'_>, store: &dyn KeyStore, now: u64) -
     }
     d.token_location = token.as_ref().map(|(_, loc)| loc.clone());
 
-    let rule = cfg
-        .rules
-        .iter()
-        .position(|r| {
-            r.methods.as_ref().is_none_or(|m| m.iter().any(|x| x == req.method))
-                && r.path.matches(&normalized)
-        });
+    let rule = cfg.rules.iter().position(|r| {
+        r.methods
+            .as_ref()
+            .is_none_or(|m| m.iter().any(|x| x == req.method))
+            && r.path.matches(&normalized)
+    });
     d.rule = rule;
     d.normalized_path = Some(normalized);
 
@@ -143,7 +144,11 @@ pub fn decide(cfg: &Config, req: &Request<'_>, store: &dyn KeyStore, now: u64) -
                 let path = d.normalized_path.clone().unwrap_or_default();
                 return d.deny(
                     Reason::RouteNotAllowed,
-                    format!("no rule allows {} {}", crate::text::clip(req.method, 16), crate::text::clip(&path, 120)),
+                    format!(
+                        "no rule allows {} {}",
+                        crate::text::clip(req.method, 16),
+                        crate::text::clip(&path, 120)
+                    ),
                 );
             }
             DefaultAction::Allow => return d.allow(Reason::PublicRoute),
@@ -192,11 +197,17 @@ fn check_requirements(
                 .iter()
                 .filter_map(|i| cfg.providers.get(*i).map(|p| p.name.as_str()))
                 .collect();
-            let from = cfg.providers.get(id.provider).map_or("", |p| p.name.as_str());
+            let from = cfg
+                .providers
+                .get(id.provider)
+                .map_or("", |p| p.name.as_str());
             return Err((
                 Denial::new(
                     Reason::ProviderNotAllowed,
-                    format!("this route accepts tokens from {}; this token is from \"{from}\"", names.join(", ")),
+                    format!(
+                        "this route accepts tokens from {}; this token is from \"{from}\"",
+                        names.join(", ")
+                    ),
                 ),
                 None,
             ));
@@ -206,7 +217,10 @@ fn check_requirements(
         match &id.client_id {
             None => {
                 return Err((
-                    Denial::new(Reason::ClientNotAllowed, "this route is limited to named clients and the token has no client id"),
+                    Denial::new(
+                        Reason::ClientNotAllowed,
+                        "this route is limited to named clients and the token has no client id",
+                    ),
                     None,
                 ))
             }
@@ -214,7 +228,10 @@ fn check_requirements(
                 return Err((
                     Denial::new(
                         Reason::ClientNotAllowed,
-                        format!("client \"{}\" is not allowed on this route", crate::text::clip(c, 64)),
+                        format!(
+                            "client \"{}\" is not allowed on this route",
+                            crate::text::clip(c, 64)
+                        ),
                     ),
                     None,
                 ))
@@ -230,7 +247,10 @@ fn check_requirements(
         .collect();
     if !missing.is_empty() {
         return Err((
-            Denial::new(Reason::InsufficientScope, format!("token lacks scope {}", missing.join(" "))),
+            Denial::new(
+                Reason::InsufficientScope,
+                format!("token lacks scope {}", missing.join(" ")),
+            ),
             Some(req.scopes.join(" ")),
         ));
     }
@@ -284,7 +304,11 @@ fn find_token<'r>(
                 }
             }
             TokenSource::Query { param } => {
-                for (k, v) in query.into_iter().flat_map(|q| q.split('&')).filter_map(|kv| kv.split_once('=')) {
+                for (k, v) in query
+                    .into_iter()
+                    .flat_map(|q| q.split('&'))
+                    .filter_map(|kv| kv.split_once('='))
+                {
                     if k == param {
                         if v.is_empty() {
                             return Err(format!("query parameter `{param}` is empty"));
@@ -300,7 +324,9 @@ fn find_token<'r>(
 
 fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
     let head = value.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| value.get(prefix.len()..)).flatten()
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| value.get(prefix.len()..))
+        .flatten()
 }
 
 fn without_param(query: &str, param: &str) -> String {

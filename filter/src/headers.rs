@@ -6,8 +6,11 @@ use crate::decision::{Decision, Request, TokenLocation};
 
 /// Headers that let a caller ask an upstream framework to treat the request
 /// as another method than the one Scopegate authorized. Always removed.
-pub const METHOD_OVERRIDE_HEADERS: [&str; 3] =
-    ["x-http-method-override", "x-method-override", "x-http-method"];
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-method-override",
+    "x-http-method",
+];
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Mutations {
@@ -22,7 +25,11 @@ pub struct Mutations {
 /// The changes to apply to a request the gateway lets through (allowed, or
 /// denied in dry-run mode).
 pub fn plan(cfg: &Config, req: &Request<'_>, d: &Decision) -> Mutations {
-    let present = |name: &str| req.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let present = |name: &str| {
+        req.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
     let mut m = Mutations::default();
     for name in cfg.identity_headers.names().chain(METHOD_OVERRIDE_HEADERS) {
         if present(name) && !m.remove.iter().any(|r| r == name) {

@@ -276,7 +276,10 @@ fn okp_key(obj: &Map<String, Value>, index: usize) -> Result<VerifyKey, JwkIssue
     if crv != "Ed25519" {
         return Err(JwkIssue::Skipped {
             index,
-            why: format!("OKP curve \"{}\" is not supported (only Ed25519)", clip(crv)),
+            why: format!(
+                "OKP curve \"{}\" is not supported (only Ed25519)",
+                clip(crv)
+            ),
         });
     }
     let x = b64_member(obj, "x", index)?;
@@ -376,7 +379,10 @@ mod tests {
         let (set, issues) = parse_value(&doc).expect("a key set");
         assert!(set.is_empty());
         let msg = issues.first().map(ToString::to_string).unwrap_or_default();
-        assert!(msg.contains("1024 bits") && msg.contains("at least 2048"), "{msg}");
+        assert!(
+            msg.contains("1024 bits") && msg.contains("at least 2048"),
+            "{msg}"
+        );
     }
 
     #[test]

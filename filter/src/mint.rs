@@ -34,18 +34,24 @@ impl SigningKey {
             return Ok(SigningKey::Rsa(k));
         }
         let rng = SystemRandom::new();
-        if let Ok(k) = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng) {
+        if let Ok(k) =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+        {
             return Ok(SigningKey::Ec(k, Alg::ES256));
         }
-        if let Ok(k) = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &der, &rng) {
+        if let Ok(k) =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &der, &rng)
+        {
             return Ok(SigningKey::Ec(k, Alg::ES384));
         }
         if let Ok(k) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der) {
             return Ok(SigningKey::Ed25519(k));
         }
-        Err("not a PKCS#8 RSA (2048+ bits), P-256, P-384 or Ed25519 private key \
+        Err(
+            "not a PKCS#8 RSA (2048+ bits), P-256, P-384 or Ed25519 private key \
              (convert with `openssl pkcs8 -topk8 -nocrypt`)"
-            .to_string())
+                .to_string(),
+        )
     }
 
     /// The algorithm used when none is asked for.
@@ -89,14 +95,23 @@ impl SigningKey {
     }
 
     /// Signs `header.claims` as a compact JWS; `alg` and `kid` are added to the header.
-    pub fn sign(&self, alg: Alg, kid: Option<&str>, claims: &Map<String, Value>) -> Result<String, String> {
+    pub fn sign(
+        &self,
+        alg: Alg,
+        kid: Option<&str>,
+        claims: &Map<String, Value>,
+    ) -> Result<String, String> {
         let mut header = Map::new();
         header.insert("alg".into(), json!(alg.as_str()));
         header.insert("typ".into(), json!("JWT"));
         if let Some(kid) = kid {
             header.insert("kid".into(), json!(kid));
         }
-        self.sign_raw(&Value::Object(header).to_string(), &Value::Object(claims.clone()).to_string(), alg)
+        self.sign_raw(
+            &Value::Object(header).to_string(),
+            &Value::Object(claims.clone()).to_string(),
+            alg,
+        )
     }
 
     /// Signs arbitrary header and payload text (for tests that forge tokens).
@@ -167,10 +182,18 @@ fn pem_body(data: &[u8]) -> Result<Vec<u8>, String> {
 pub fn generate_pkcs8(alg: Alg) -> Result<Vec<u8>, String> {
     let rng = SystemRandom::new();
     let doc = match alg {
-        Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
-        Alg::ES384 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng),
+        Alg::ES256 => {
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        }
+        Alg::ES384 => {
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+        }
         Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng),
-        other => return Err(format!("cannot generate a key for {other}; use openssl for RSA")),
+        other => {
+            return Err(format!(
+                "cannot generate a key for {other}; use openssl for RSA"
+            ))
+        }
     }
     .map_err(|_| "key generation failed".to_string())?;
     Ok(doc.as_ref().to_vec())

@@ -27,26 +27,30 @@ impl fmt::Display for PathError {
         match self {
             PathError::NotAbsolute => f.write_str("request path must start with '/'"),
             PathError::TooLong(n) => {
-                write!(f, "request path is {n} bytes; the limit is {MAX_PATH_BYTES}")
+                write!(
+                    f,
+                    "request path is {n} bytes; the limit is {MAX_PATH_BYTES}"
+                )
             }
-            PathError::EncodedSlash => {
-                f.write_str("encoded '/' (%2F) in the path is refused: servers disagree on its meaning")
-            }
-            PathError::EncodedBackslash => {
-                f.write_str("encoded '\\' (%5C) in the path is refused: some servers treat it as '/'")
-            }
+            PathError::EncodedSlash => f.write_str(
+                "encoded '/' (%2F) in the path is refused: servers disagree on its meaning",
+            ),
+            PathError::EncodedBackslash => f.write_str(
+                "encoded '\\' (%5C) in the path is refused: some servers treat it as '/'",
+            ),
             PathError::Backslash => {
                 f.write_str("'\\' in the path is refused: some servers treat it as '/'")
             }
             PathError::Nul => f.write_str("NUL (%00) in the path is refused"),
-            PathError::ControlOrNonAscii(b) => write!(
-                f,
-                "byte 0x{b:02X} in the path must be percent-encoded"
-            ),
+            PathError::ControlOrNonAscii(b) => {
+                write!(f, "byte 0x{b:02X} in the path must be percent-encoded")
+            }
             PathError::DoubleEncoding => f.write_str(
                 "double percent-encoding (%25 followed by hex digits) in the path is refused",
             ),
-            PathError::BadPercent => f.write_str("'%' in the path is not followed by two hex digits"),
+            PathError::BadPercent => {
+                f.write_str("'%' in the path is not followed by two hex digits")
+            }
             PathError::Semicolon => f.write_str(
                 "';' path parameters are refused: some servers strip them before routing",
             ),

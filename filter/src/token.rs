@@ -48,13 +48,16 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<Parsed<'_>, Denial> {
         )));
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         let n = token.split('.').count();
         return Err(malformed(if n == 5 {
             "token has 5 segments: encrypted tokens (JWE) are not accepted".to_string()
         } else {
-            format!("token has {n} segment(s); a signed JWT has exactly 3 (header.payload.signature)")
+            format!(
+                "token has {n} segment(s); a signed JWT has exactly 3 (header.payload.signature)"
+            )
         }));
     };
 
@@ -99,7 +102,12 @@ fn decode_object(segment: &str, what: &str) -> Result<Map<String, Value>, Denial
         .map_err(|e| malformed(format!("{what} is not base64url: {e}")))?;
     serde_json::from_slice::<StrictObject>(&bytes)
         .map(|o| o.0)
-        .map_err(|e| malformed(format!("{what} is not a JSON object: {}", clip(&e.to_string(), 120))))
+        .map_err(|e| {
+            malformed(format!(
+                "{what} is not a JSON object: {}",
+                clip(&e.to_string(), 120)
+            ))
+        })
 }
 
 fn read_claims(all: Map<String, Value>) -> Result<Claims, Denial> {
@@ -144,7 +152,11 @@ fn numeric_date(all: &Map<String, Value>, name: &str) -> Result<Option<u64>, Den
     let Some(v) = all.get(name) else {
         return Ok(None);
     };
-    let bad = || malformed(format!("claim `{name}` must be a non-negative number of seconds"));
+    let bad = || {
+        malformed(format!(
+            "claim `{name}` must be a non-negative number of seconds"
+        ))
+    };
     let Value::Number(n) = v else {
         return Err(bad());
     };
@@ -199,7 +211,12 @@ mod tests {
     }
 
     fn token(header: &Value, claims: &Value) -> String {
-        format!("{}.{}.{}", seg(header), seg(claims), base64url::encode(b"sig"))
+        format!(
+            "{}.{}.{}",
+            seg(header),
+            seg(claims),
+            base64url::encode(b"sig")
+        )
     }
 
     fn reason(t: &str) -> Reason {
@@ -219,9 +236,17 @@ mod tests {
         assert_eq!(p.alg, Alg::RS256);
         assert_eq!(p.kid.as_deref(), Some("k1"));
         assert_eq!(p.claims.aud, ["a", "b"]);
-        assert_eq!((p.claims.exp, p.claims.nbf, p.claims.iat), (Some(20), Some(1), Some(1)));
+        assert_eq!(
+            (p.claims.exp, p.claims.nbf, p.claims.iat),
+            (Some(20), Some(1), Some(1))
+        );
         assert_eq!(p.signature, b"sig");
-        assert_eq!(p.signing_input, t.rsplit_once('.').map(|x| x.0.as_bytes()).unwrap_or_default());
+        assert_eq!(
+            p.signing_input,
+            t.rsplit_once('.')
+                .map(|x| x.0.as_bytes())
+                .unwrap_or_default()
+        );
     }
 
     #[test]
@@ -234,20 +259,53 @@ mod tests {
             ("padding", good.replacen('.', "=.", 1)),
             ("whitespace", format!(" {good}")),
             ("standard alphabet", good.replace(".c2ln", ".+2ln")),
-            ("header not json", format!("{}.{}.c2ln", base64url::encode(b"nope"), seg(&json!({})))),
+            (
+                "header not json",
+                format!("{}.{}.c2ln", base64url::encode(b"nope"), seg(&json!({}))),
+            ),
             ("header array", token(&json!(["alg"]), &json!({}))),
-            ("payload array", token(&json!({"alg": "RS256"}), &json!([1]))),
-            ("payload string", token(&json!({"alg": "RS256"}), &json!("x"))),
+            (
+                "payload array",
+                token(&json!({"alg": "RS256"}), &json!([1])),
+            ),
+            (
+                "payload string",
+                token(&json!({"alg": "RS256"}), &json!("x")),
+            ),
             ("alg number", token(&json!({"alg": 256}), &json!({}))),
             ("alg missing", token(&json!({"typ": "JWT"}), &json!({}))),
-            ("kid number", token(&json!({"alg": "RS256", "kid": 1}), &json!({}))),
-            ("crit", token(&json!({"alg": "RS256", "crit": ["exp"]}), &json!({}))),
-            ("exp string", token(&json!({"alg": "RS256"}), &json!({"exp": "20"}))),
-            ("exp negative", token(&json!({"alg": "RS256"}), &json!({"exp": -1}))),
-            ("exp huge float", token(&json!({"alg": "RS256"}), &json!({"exp": 1e300}))),
-            ("aud object", token(&json!({"alg": "RS256"}), &json!({"aud": {"a": 1}}))),
-            ("aud mixed array", token(&json!({"alg": "RS256"}), &json!({"aud": ["a", 1]}))),
-            ("iss number", token(&json!({"alg": "RS256"}), &json!({"iss": 1}))),
+            (
+                "kid number",
+                token(&json!({"alg": "RS256", "kid": 1}), &json!({})),
+            ),
+            (
+                "crit",
+                token(&json!({"alg": "RS256", "crit": ["exp"]}), &json!({})),
+            ),
+            (
+                "exp string",
+                token(&json!({"alg": "RS256"}), &json!({"exp": "20"})),
+            ),
+            (
+                "exp negative",
+                token(&json!({"alg": "RS256"}), &json!({"exp": -1})),
+            ),
+            (
+                "exp huge float",
+                token(&json!({"alg": "RS256"}), &json!({"exp": 1e300})),
+            ),
+            (
+                "aud object",
+                token(&json!({"alg": "RS256"}), &json!({"aud": {"a": 1}})),
+            ),
+            (
+                "aud mixed array",
+                token(&json!({"alg": "RS256"}), &json!({"aud": ["a", 1]})),
+            ),
+            (
+                "iss number",
+                token(&json!({"alg": "RS256"}), &json!({"iss": 1})),
+            ),
         ];
         for (name, t) in cases {
             assert_eq!(reason(&t), Reason::TokenMalformed, "{name}: {t}");
@@ -260,14 +318,20 @@ mod tests {
         let p = base64url::encode(br#"{"scope":"a","scope":"admin"}"#);
         let err = parse(&format!("{h}.{p}.c2ln"), 8192).expect_err("duplicate");
         assert_eq!(err.reason, Reason::TokenMalformed);
-        assert!(err.message.contains("duplicate member `scope`"), "{}", err.message);
+        assert!(
+            err.message.contains("duplicate member `scope`"),
+            "{}",
+            err.message
+        );
         let h2 = base64url::encode(br#"{"alg":"none","alg":"RS256"}"#);
         assert_eq!(reason(&format!("{h2}.{p}.c2ln")), Reason::TokenMalformed);
     }
 
     #[test]
     fn refuses_none_and_hmac_as_unsupported() {
-        for alg in ["none", "None", "NONE", "nOnE", "HS256", "HS512", "ES512", "RSA-OAEP"] {
+        for alg in [
+            "none", "None", "NONE", "nOnE", "HS256", "HS512", "ES512", "RSA-OAEP",
+        ] {
             let t = token(&json!({"alg": alg}), &json!({}));
             assert_eq!(reason(&t), Reason::UnsupportedAlgorithm, "{alg}");
         }

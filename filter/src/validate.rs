@@ -58,7 +58,9 @@ pub enum Failure {
         /// The provider the token named, when it names a configured one.
         provider: Option<usize>,
     },
-    KeysPending { provider: usize },
+    KeysPending {
+        provider: usize,
+    },
 }
 
 fn deny(reason: Reason, message: impl Into<String>, provider: Option<usize>) -> Failure {
@@ -125,7 +127,10 @@ pub fn validate(
             Keys::Unavailable(why) => {
                 return Err(fail(
                     Reason::JwksUnavailable,
-                    format!("keys of provider \"{}\" are unavailable: {why}", provider.name),
+                    format!(
+                        "keys of provider \"{}\" are unavailable: {why}",
+                        provider.name
+                    ),
                 ))
             }
         },
@@ -134,7 +139,10 @@ pub fn validate(
     let mut verified = false;
     for key in keys.candidates(parsed.alg, parsed.kid.as_deref()) {
         tried += 1;
-        if key.key.verify(parsed.alg, parsed.signing_input, &parsed.signature) {
+        if key
+            .key
+            .verify(parsed.alg, parsed.signing_input, &parsed.signature)
+        {
             verified = true;
             break;
         }
@@ -159,7 +167,10 @@ pub fn validate(
     if !verified {
         return Err(fail(
             Reason::SignatureInvalid,
-            format!("signature does not verify with provider \"{}\"'s key", provider.name),
+            format!(
+                "signature does not verify with provider \"{}\"'s key",
+                provider.name
+            ),
         ));
     }
     identity(cfg, index, provider, &parsed.claims).map_err(|m| fail(Reason::TokenMalformed, m))
@@ -167,20 +178,27 @@ pub fn validate(
 
 fn check_time(p: &Provider, c: &Claims, now: u64) -> Result<(), (Reason, String)> {
     let skew = p.clock_skew_s;
-    let exp = c
-        .exp
-        .ok_or((Reason::ClaimMissing, "token has no `exp` claim; it is required".to_string()))?;
+    let exp = c.exp.ok_or((
+        Reason::ClaimMissing,
+        "token has no `exp` claim; it is required".to_string(),
+    ))?;
     if now > exp.saturating_add(skew) {
         return Err((
             Reason::TokenExpired,
-            format!("token expired {}s ago (clock skew allowed: {skew}s)", now - exp),
+            format!(
+                "token expired {}s ago (clock skew allowed: {skew}s)",
+                now - exp
+            ),
         ));
     }
     if let Some(nbf) = c.nbf {
         if now.saturating_add(skew) < nbf {
             return Err((
                 Reason::TokenNotYetValid,
-                format!("token is not valid for another {}s (nbf; clock skew allowed: {skew}s)", nbf - now),
+                format!(
+                    "token is not valid for another {}s (nbf; clock skew allowed: {skew}s)",
+                    nbf - now
+                ),
             ));
         }
     }
@@ -188,14 +206,19 @@ fn check_time(p: &Provider, c: &Claims, now: u64) -> Result<(), (Reason, String)
         if iat > now.saturating_add(skew) {
             return Err((
                 Reason::TokenIssuedInFuture,
-                format!("token was issued {}s in the future (iat; clock skew allowed: {skew}s)", iat - now),
+                format!(
+                    "token was issued {}s in the future (iat; clock skew allowed: {skew}s)",
+                    iat - now
+                ),
             ));
         }
     }
     if let Some(max) = p.max_lifetime_s {
         let iat = c.iat.ok_or((
             Reason::LifetimeTooLong,
-            format!("token has no `iat`, so its lifetime cannot be held to max_lifetime_s ({max}s)"),
+            format!(
+                "token has no `iat`, so its lifetime cannot be held to max_lifetime_s ({max}s)"
+            ),
         ))?;
         let lifetime = exp.checked_sub(iat).ok_or((
             Reason::LifetimeTooLong,
@@ -204,7 +227,10 @@ fn check_time(p: &Provider, c: &Claims, now: u64) -> Result<(), (Reason, String)
         if lifetime > max {
             return Err((
                 Reason::LifetimeTooLong,
-                format!("token lifetime is {lifetime}s; provider \"{}\" allows at most {max}s", p.name),
+                format!(
+                    "token lifetime is {lifetime}s; provider \"{}\" allows at most {max}s",
+                    p.name
+                ),
             ));
         }
     }
@@ -219,7 +245,10 @@ fn check_audience(p: &Provider, c: &Claims) -> Result<(), String> {
         return Ok(());
     }
     Err(if c.aud.is_empty() {
-        format!("token has no `aud`; expected one of: {}", allowed.join(", "))
+        format!(
+            "token has no `aud`; expected one of: {}",
+            allowed.join(", ")
+        )
     } else {
         format!(
             "token audience {} is not one of: {}",
@@ -241,7 +270,11 @@ fn identity(cfg: &Config, index: usize, p: &Provider, c: &Claims) -> Result<Iden
         safe("sub", sub)?;
     }
     let scopes = scopes(p, c)?;
-    let client_id = match p.client_id_claims.iter().find_map(|n| c.all.get(n).map(|v| (n, v))) {
+    let client_id = match p
+        .client_id_claims
+        .iter()
+        .find_map(|n| c.all.get(n).map(|v| (n, v)))
+    {
         None => None,
         Some((name, Value::String(s))) => {
             safe(name, s)?;
@@ -277,18 +310,29 @@ fn identity(cfg: &Config, index: usize, p: &Provider, c: &Claims) -> Result<Iden
 /// Scopes from the first present scope claim: a space-delimited string or an
 /// array of strings, each an RFC 6749 scope-token.
 fn scopes(p: &Provider, c: &Claims) -> Result<Vec<String>, String> {
-    let Some((name, value)) = p.scope_claims.iter().find_map(|n| c.all.get(n).map(|v| (n, v)))
+    let Some((name, value)) = p
+        .scope_claims
+        .iter()
+        .find_map(|n| c.all.get(n).map(|v| (n, v)))
     else {
         return Ok(Vec::new());
     };
     let list: Vec<String> = match value {
-        Value::String(s) => s.split(' ').filter(|x| !x.is_empty()).map(String::from).collect(),
+        Value::String(s) => s
+            .split(' ')
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect(),
         Value::Array(items) => items
             .iter()
             .map(|v| v.as_str().map(String::from))
             .collect::<Option<_>>()
             .ok_or_else(|| format!("claim `{name}` must be a string or an array of strings"))?,
-        _ => return Err(format!("claim `{name}` must be a string or an array of strings")),
+        _ => {
+            return Err(format!(
+                "claim `{name}` must be a string or an array of strings"
+            ))
+        }
     };
     if let Some(bad) = list.iter().find(|s| !crate::config::is_scope_token(s)) {
         return Err(format!(

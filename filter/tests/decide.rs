@@ -1,6 +1,11 @@
 //! The request decision, end to end through the core: every reason code and
 //! every rule feature, with real keys and signatures.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 
@@ -24,7 +29,12 @@ fn tamper_signature(token: &str) -> String {
 
 #[test]
 fn allows_a_valid_token_with_the_rule_scope_and_reports_identity() {
-    let d = run(&config(), "GET", "/payments/123", &bearer(&rs256(&claims("payments:read other"))));
+    let d = run(
+        &config(),
+        "GET",
+        "/payments/123",
+        &bearer(&rs256(&claims("payments:read other"))),
+    );
     assert_eq!(d.reason, Reason::Allowed);
     assert!(d.is_allowed());
     assert_eq!(d.rule, Some(1));
@@ -54,9 +64,17 @@ fn every_algorithm_verifies_with_its_key() {
     ];
     for (key, alg, kid) in cases {
         let t = key.sign(alg, Some(kid), &c).unwrap();
-        assert_eq!(reason_of("GET", "/payments", &bearer(&t)), Reason::Allowed, "{alg} with kid");
+        assert_eq!(
+            reason_of("GET", "/payments", &bearer(&t)),
+            Reason::Allowed,
+            "{alg} with kid"
+        );
         let t = key.sign(alg, None, &c).unwrap();
-        assert_eq!(reason_of("GET", "/payments", &bearer(&t)), Reason::Allowed, "{alg} without kid");
+        assert_eq!(
+            reason_of("GET", "/payments", &bearer(&t)),
+            Reason::Allowed,
+            "{alg} without kid"
+        );
         assert_eq!(
             reason_of("GET", "/payments", &bearer(&tamper_signature(&t))),
             Reason::SignatureInvalid,
@@ -68,7 +86,10 @@ fn every_algorithm_verifies_with_its_key() {
 #[test]
 fn public_routes_need_no_token_and_ignore_a_bad_one() {
     assert_eq!(reason_of("GET", "/healthz", &[]), Reason::PublicRoute);
-    assert_eq!(reason_of("GET", "/healthz", &bearer("garbage")), Reason::PublicRoute);
+    assert_eq!(
+        reason_of("GET", "/healthz", &bearer("garbage")),
+        Reason::PublicRoute
+    );
     // The method is part of the rule: POST /healthz matches no rule.
     assert_eq!(reason_of("POST", "/healthz", &[]), Reason::RouteNotAllowed);
 }
@@ -89,34 +110,201 @@ fn denials_carry_the_reason_that_explains_them() {
     };
     let cases: Vec<(&str, Vec<(String, String)>, &str, Reason)> = vec![
         ("no token", vec![], "/payments", Reason::TokenMissing),
-        ("other scheme only", vec![("authorization".into(), "Basic dTpw".into())], "/payments", Reason::TokenMissing),
-        ("not a jwt", bearer("abc"), "/payments", Reason::TokenMalformed),
-        ("two authorization headers", [bearer(&rs256(&good)), bearer(&rs256(&good))].concat(), "/payments", Reason::RequestMalformed),
-        ("two credentials in one header", vec![("authorization".into(), format!("Bearer {}, Bearer x", rs256(&good)))], "/payments", Reason::RequestMalformed),
-        ("empty bearer", vec![("authorization".into(), "Bearer ".into())], "/payments", Reason::RequestMalformed),
-        ("alg none", bearer(&none), "/payments", Reason::UnsupportedAlgorithm),
-        ("hmac", bearer(&hs256), "/payments", Reason::UnsupportedAlgorithm),
-        ("alg outside the provider's list", bearer(&k.partner.sign(Alg::PS256, Some("p1"), &with(with(good.clone(), "iss", json!(PARTNER)), "aud", Value::Null)).unwrap()), "/payments", Reason::UnsupportedAlgorithm),
-        ("unknown issuer", bearer(&rs256(&with(good.clone(), "iss", json!("https://evil.example")))), "/payments", Reason::IssuerUnknown),
-        ("no issuer", bearer(&rs256(&with(good.clone(), "iss", Value::Null))), "/payments", Reason::ClaimMissing),
-        ("unknown kid", bearer(&k.rsa.sign(Alg::RS256, Some("nope"), &good).unwrap()), "/payments", Reason::KeyNotFound),
-        ("kid of another key type", bearer(&k.rsa.sign(Alg::RS256, Some("ec1"), &good).unwrap()), "/payments", Reason::KeyNotFound),
-        ("signed by the wrong key", bearer(&k.partner.sign(Alg::RS256, Some("rsa1"), &good).unwrap()), "/payments", Reason::SignatureInvalid),
-        ("expired", bearer(&rs256(&with(with(good.clone(), "exp", json!(NOW - 61)), "iat", json!(NOW - 600)))), "/payments", Reason::TokenExpired),
-        ("nbf in the future", bearer(&rs256(&with(good.clone(), "nbf", json!(NOW + 61)))), "/payments", Reason::TokenNotYetValid),
-        ("iat in the future", bearer(&rs256(&with(good.clone(), "iat", json!(NOW + 61)))), "/payments", Reason::TokenIssuedInFuture),
-        ("lifetime too long", bearer(&rs256(&with(with(good.clone(), "iat", json!(NOW - 10)), "exp", json!(NOW + 3600)))), "/payments", Reason::LifetimeTooLong),
-        ("no iat under max_lifetime", bearer(&rs256(&with(good.clone(), "iat", Value::Null))), "/payments", Reason::LifetimeTooLong),
-        ("no exp", bearer(&rs256(&with(good.clone(), "exp", Value::Null))), "/payments", Reason::ClaimMissing),
-        ("wrong audience", bearer(&rs256(&with(good.clone(), "aud", json!("orders-api")))), "/payments", Reason::AudienceMismatch),
-        ("wrong audiences array", bearer(&rs256(&with(good.clone(), "aud", json!(["a", "b"])))), "/payments", Reason::AudienceMismatch),
-        ("no audience", bearer(&rs256(&with(good.clone(), "aud", Value::Null))), "/payments", Reason::AudienceMismatch),
-        ("scope missing", bearer(&rs256(&claims("orders:read"))), "/payments", Reason::InsufficientScope),
-        ("no route", bearer(&rs256(&good)), "/orders", Reason::RouteNotAllowed),
-        ("malformed path", bearer(&rs256(&good)), "/payments/%2e%2e%2fadmin", Reason::RequestMalformed),
-        ("control char in scope", bearer(&rs256(&claims("payments:read\u{7}"))), "/payments", Reason::TokenMalformed),
-        ("control char in subject", bearer(&rs256(&with(good.clone(), "sub", json!("a\r\nx-admin: 1")))), "/payments", Reason::TokenMalformed),
-        ("scope of wrong type", bearer(&rs256(&with(good.clone(), "scope", json!({"a": 1})))), "/payments", Reason::TokenMalformed),
+        (
+            "other scheme only",
+            vec![("authorization".into(), "Basic dTpw".into())],
+            "/payments",
+            Reason::TokenMissing,
+        ),
+        (
+            "not a jwt",
+            bearer("abc"),
+            "/payments",
+            Reason::TokenMalformed,
+        ),
+        (
+            "two authorization headers",
+            [bearer(&rs256(&good)), bearer(&rs256(&good))].concat(),
+            "/payments",
+            Reason::RequestMalformed,
+        ),
+        (
+            "two credentials in one header",
+            vec![(
+                "authorization".into(),
+                format!("Bearer {}, Bearer x", rs256(&good)),
+            )],
+            "/payments",
+            Reason::RequestMalformed,
+        ),
+        (
+            "empty bearer",
+            vec![("authorization".into(), "Bearer ".into())],
+            "/payments",
+            Reason::RequestMalformed,
+        ),
+        (
+            "alg none",
+            bearer(&none),
+            "/payments",
+            Reason::UnsupportedAlgorithm,
+        ),
+        (
+            "hmac",
+            bearer(&hs256),
+            "/payments",
+            Reason::UnsupportedAlgorithm,
+        ),
+        (
+            "alg outside the provider's list",
+            bearer(
+                &k.partner
+                    .sign(
+                        Alg::PS256,
+                        Some("p1"),
+                        &with(
+                            with(good.clone(), "iss", json!(PARTNER)),
+                            "aud",
+                            Value::Null,
+                        ),
+                    )
+                    .unwrap(),
+            ),
+            "/payments",
+            Reason::UnsupportedAlgorithm,
+        ),
+        (
+            "unknown issuer",
+            bearer(&rs256(&with(
+                good.clone(),
+                "iss",
+                json!("https://evil.example"),
+            ))),
+            "/payments",
+            Reason::IssuerUnknown,
+        ),
+        (
+            "no issuer",
+            bearer(&rs256(&with(good.clone(), "iss", Value::Null))),
+            "/payments",
+            Reason::ClaimMissing,
+        ),
+        (
+            "unknown kid",
+            bearer(&k.rsa.sign(Alg::RS256, Some("nope"), &good).unwrap()),
+            "/payments",
+            Reason::KeyNotFound,
+        ),
+        (
+            "kid of another key type",
+            bearer(&k.rsa.sign(Alg::RS256, Some("ec1"), &good).unwrap()),
+            "/payments",
+            Reason::KeyNotFound,
+        ),
+        (
+            "signed by the wrong key",
+            bearer(&k.partner.sign(Alg::RS256, Some("rsa1"), &good).unwrap()),
+            "/payments",
+            Reason::SignatureInvalid,
+        ),
+        (
+            "expired",
+            bearer(&rs256(&with(
+                with(good.clone(), "exp", json!(NOW - 61)),
+                "iat",
+                json!(NOW - 600),
+            ))),
+            "/payments",
+            Reason::TokenExpired,
+        ),
+        (
+            "nbf in the future",
+            bearer(&rs256(&with(good.clone(), "nbf", json!(NOW + 61)))),
+            "/payments",
+            Reason::TokenNotYetValid,
+        ),
+        (
+            "iat in the future",
+            bearer(&rs256(&with(good.clone(), "iat", json!(NOW + 61)))),
+            "/payments",
+            Reason::TokenIssuedInFuture,
+        ),
+        (
+            "lifetime too long",
+            bearer(&rs256(&with(
+                with(good.clone(), "iat", json!(NOW - 10)),
+                "exp",
+                json!(NOW + 3600),
+            ))),
+            "/payments",
+            Reason::LifetimeTooLong,
+        ),
+        (
+            "no iat under max_lifetime",
+            bearer(&rs256(&with(good.clone(), "iat", Value::Null))),
+            "/payments",
+            Reason::LifetimeTooLong,
+        ),
+        (
+            "no exp",
+            bearer(&rs256(&with(good.clone(), "exp", Value::Null))),
+            "/payments",
+            Reason::ClaimMissing,
+        ),
+        (
+            "wrong audience",
+            bearer(&rs256(&with(good.clone(), "aud", json!("orders-api")))),
+            "/payments",
+            Reason::AudienceMismatch,
+        ),
+        (
+            "wrong audiences array",
+            bearer(&rs256(&with(good.clone(), "aud", json!(["a", "b"])))),
+            "/payments",
+            Reason::AudienceMismatch,
+        ),
+        (
+            "no audience",
+            bearer(&rs256(&with(good.clone(), "aud", Value::Null))),
+            "/payments",
+            Reason::AudienceMismatch,
+        ),
+        (
+            "scope missing",
+            bearer(&rs256(&claims("orders:read"))),
+            "/payments",
+            Reason::InsufficientScope,
+        ),
+        (
+            "no route",
+            bearer(&rs256(&good)),
+            "/orders",
+            Reason::RouteNotAllowed,
+        ),
+        (
+            "malformed path",
+            bearer(&rs256(&good)),
+            "/payments/%2e%2e%2fadmin",
+            Reason::RequestMalformed,
+        ),
+        (
+            "control char in scope",
+            bearer(&rs256(&claims("payments:read\u{7}"))),
+            "/payments",
+            Reason::TokenMalformed,
+        ),
+        (
+            "control char in subject",
+            bearer(&rs256(&with(good.clone(), "sub", json!("a\r\nx-admin: 1")))),
+            "/payments",
+            Reason::TokenMalformed,
+        ),
+        (
+            "scope of wrong type",
+            bearer(&rs256(&with(good.clone(), "scope", json!({"a": 1})))),
+            "/payments",
+            Reason::TokenMalformed,
+        ),
     ];
     for (name, headers, path, want) in cases {
         let d = run(&config(), "GET", path, &headers);
@@ -128,50 +316,120 @@ fn denials_carry_the_reason_that_explains_them() {
 #[test]
 fn clock_skew_is_honoured_at_the_edges() {
     let base = with(claims("payments:read"), "iat", json!(NOW - 100));
-    let at = |key: &str, v: u64| reason_of("GET", "/payments", &bearer(&rs256(&with(base.clone(), key, json!(v)))));
+    let at = |key: &str, v: u64| {
+        reason_of(
+            "GET",
+            "/payments",
+            &bearer(&rs256(&with(base.clone(), key, json!(v)))),
+        )
+    };
     assert_eq!(at("exp", NOW - 60), Reason::Allowed);
     assert_eq!(at("exp", NOW - 61), Reason::TokenExpired);
     assert_eq!(at("nbf", NOW + 60), Reason::Allowed);
     assert_eq!(at("nbf", NOW + 61), Reason::TokenNotYetValid);
-    let iat = |v: u64| reason_of("GET", "/payments", &bearer(&rs256(&with(claims("payments:read"), "iat", json!(v)))));
+    let iat = |v: u64| {
+        reason_of(
+            "GET",
+            "/payments",
+            &bearer(&rs256(&with(claims("payments:read"), "iat", json!(v)))),
+        )
+    };
     assert_eq!(iat(NOW + 60), Reason::Allowed);
     assert_eq!(iat(NOW + 61), Reason::TokenIssuedInFuture);
 }
 
 #[test]
 fn scopes_come_from_the_first_present_scope_claim() {
-    let c = with(with(claims(""), "scope", Value::Null), "scp", json!(["payments:read"]));
-    assert_eq!(reason_of("GET", "/payments", &bearer(&rs256(&c))), Reason::Allowed);
+    let c = with(
+        with(claims(""), "scope", Value::Null),
+        "scp",
+        json!(["payments:read"]),
+    );
+    assert_eq!(
+        reason_of("GET", "/payments", &bearer(&rs256(&c))),
+        Reason::Allowed
+    );
     // `scope` is first: its (empty) value wins over `scp`.
     let c = with(claims(""), "scp", json!(["payments:read"]));
-    assert_eq!(reason_of("GET", "/payments", &bearer(&rs256(&c))), Reason::InsufficientScope);
+    assert_eq!(
+        reason_of("GET", "/payments", &bearer(&rs256(&c))),
+        Reason::InsufficientScope
+    );
     let c = with(claims(""), "scope", json!(["payments:read", 7]));
-    assert_eq!(reason_of("GET", "/payments", &bearer(&rs256(&c))), Reason::TokenMalformed);
+    assert_eq!(
+        reason_of("GET", "/payments", &bearer(&rs256(&c))),
+        Reason::TokenMalformed
+    );
 }
 
 #[test]
 fn rule_requirements_all_scopes_any_scope_clients_providers() {
-    let refund = |scope: &str| reason_of("POST", "/payments/77/refunds", &bearer(&rs256(&claims(scope))));
+    let refund = |scope: &str| {
+        reason_of(
+            "POST",
+            "/payments/77/refunds",
+            &bearer(&rs256(&claims(scope))),
+        )
+    };
     assert_eq!(refund("payments:write refunds:create"), Reason::Allowed);
     assert_eq!(refund("payments:write"), Reason::InsufficientScope);
-    let d = run(&config(), "POST", "/payments/77/refunds", &bearer(&rs256(&claims("payments:write"))));
-    assert_eq!(d.required_scopes.as_deref(), Some("payments:write refunds:create"));
+    let d = run(
+        &config(),
+        "POST",
+        "/payments/77/refunds",
+        &bearer(&rs256(&claims("payments:write"))),
+    );
+    assert_eq!(
+        d.required_scopes.as_deref(),
+        Some("payments:write refunds:create")
+    );
 
-    let admin = |c: serde_json::Map<String, Value>| reason_of("DELETE", "/admin/users/1", &bearer(&rs256(&c)));
+    let admin = |c: serde_json::Map<String, Value>| {
+        reason_of("DELETE", "/admin/users/1", &bearer(&rs256(&c)))
+    };
     let ops = with(claims("admin"), "client_id", json!("ops-bot"));
     assert_eq!(admin(ops.clone()), Reason::Allowed);
-    assert_eq!(admin(with(ops.clone(), "scope", json!("payments:read"))), Reason::InsufficientScope);
+    assert_eq!(
+        admin(with(ops.clone(), "scope", json!("payments:read"))),
+        Reason::InsufficientScope
+    );
     assert_eq!(admin(claims("admin")), Reason::ClientNotAllowed);
     // Client id from the next claim in order when `client_id` is absent.
-    assert_eq!(admin(with(with(ops.clone(), "client_id", Value::Null), "azp", json!("ops-bot"))), Reason::Allowed);
-    assert_eq!(admin(with(ops.clone(), "client_id", Value::Null)), Reason::ClientNotAllowed);
+    assert_eq!(
+        admin(with(
+            with(ops.clone(), "client_id", Value::Null),
+            "azp",
+            json!("ops-bot")
+        )),
+        Reason::Allowed
+    );
+    assert_eq!(
+        admin(with(ops.clone(), "client_id", Value::Null)),
+        Reason::ClientNotAllowed
+    );
 
-    let partner = with(with(with(ops, "iss", json!(PARTNER)), "aud", Value::Null), "iat", Value::Null);
-    let t = keys().partner.sign(Alg::RS256, Some("p1"), &partner).unwrap();
-    assert_eq!(reason_of("GET", "/admin/x", &bearer(&t)), Reason::ProviderNotAllowed);
-    assert_eq!(reason_of("GET", "/feed/today", &bearer(&t)), Reason::Allowed);
+    let partner = with(
+        with(with(ops, "iss", json!(PARTNER)), "aud", Value::Null),
+        "iat",
+        Value::Null,
+    );
+    let t = keys()
+        .partner
+        .sign(Alg::RS256, Some("p1"), &partner)
+        .unwrap();
+    assert_eq!(
+        reason_of("GET", "/admin/x", &bearer(&t)),
+        Reason::ProviderNotAllowed
+    );
+    assert_eq!(
+        reason_of("GET", "/feed/today", &bearer(&t)),
+        Reason::Allowed
+    );
     let corp = rs256(&claims("admin"));
-    assert_eq!(reason_of("GET", "/feed/today", &bearer(&corp)), Reason::ProviderNotAllowed);
+    assert_eq!(
+        reason_of("GET", "/feed/today", &bearer(&corp)),
+        Reason::ProviderNotAllowed
+    );
 }
 
 #[test]
@@ -180,28 +438,52 @@ fn wildcards_in_rules() {
     for p in ["/payments", "/payments/", "/payments/1", "/payments/1/2/3"] {
         assert_eq!(reason_of("GET", p, &bearer(&t)), Reason::Allowed, "{p}");
     }
-    assert_eq!(reason_of("HEAD", "/payments/1", &bearer(&t)), Reason::Allowed);
-    assert_eq!(reason_of("PUT", "/payments/1", &bearer(&t)), Reason::RouteNotAllowed);
+    assert_eq!(
+        reason_of("HEAD", "/payments/1", &bearer(&t)),
+        Reason::Allowed
+    );
+    assert_eq!(
+        reason_of("PUT", "/payments/1", &bearer(&t)),
+        Reason::RouteNotAllowed
+    );
     let w = rs256(&claims("payments:write refunds:create"));
-    assert_eq!(reason_of("POST", "/payments/1/refunds", &bearer(&w)), Reason::Allowed);
-    assert_eq!(reason_of("POST", "/payments/refunds", &bearer(&w)), Reason::RouteNotAllowed);
-    assert_eq!(reason_of("POST", "/payments/1/2/refunds", &bearer(&w)), Reason::RouteNotAllowed);
+    assert_eq!(
+        reason_of("POST", "/payments/1/refunds", &bearer(&w)),
+        Reason::Allowed
+    );
+    assert_eq!(
+        reason_of("POST", "/payments/refunds", &bearer(&w)),
+        Reason::RouteNotAllowed
+    );
+    assert_eq!(
+        reason_of("POST", "/payments/1/2/refunds", &bearer(&w)),
+        Reason::RouteNotAllowed
+    );
 }
 
 #[test]
 fn default_action_deny_authenticate_allow() {
     let t = rs256(&claims("x"));
     let mut doc = base_config();
-    assert_eq!(reason_of("GET", "/other", &bearer(&t)), Reason::RouteNotAllowed);
+    assert_eq!(
+        reason_of("GET", "/other", &bearer(&t)),
+        Reason::RouteNotAllowed
+    );
     doc["default_action"] = json!("authenticate");
     let cfg = config_from(&doc);
-    assert_eq!(run(&cfg, "GET", "/other", &bearer(&t)).reason, Reason::Allowed);
+    assert_eq!(
+        run(&cfg, "GET", "/other", &bearer(&t)).reason,
+        Reason::Allowed
+    );
     assert_eq!(run(&cfg, "GET", "/other", &[]).reason, Reason::TokenMissing);
     doc["default_action"] = json!("allow");
     let cfg = config_from(&doc);
     assert_eq!(run(&cfg, "GET", "/other", &[]).reason, Reason::PublicRoute);
     // Matched rules still apply under `allow`.
-    assert_eq!(run(&cfg, "GET", "/payments", &[]).reason, Reason::TokenMissing);
+    assert_eq!(
+        run(&cfg, "GET", "/payments", &[]).reason,
+        Reason::TokenMissing
+    );
 }
 
 #[test]
@@ -237,7 +519,10 @@ fn normalized_paths_are_what_is_forwarded() {
         ("/payments/./123", Some("/payments/123")),
         ("/payments//123", Some("/payments/123")),
         ("/payments/abc/../123", Some("/payments/123")),
-        ("/payments/%31%32%33?a=1&b=%2F", Some("/payments/123?a=1&b=%2F")),
+        (
+            "/payments/%31%32%33?a=1&b=%2F",
+            Some("/payments/123?a=1&b=%2F"),
+        ),
         ("/payments/123?x=1", None),
     ];
     for (path, want) in cases {
@@ -252,30 +537,57 @@ fn bearer_scheme_is_case_insensitive() {
     let t = rs256(&claims("payments:read"));
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         let h = vec![("authorization".to_string(), format!("{scheme} {t}"))];
-        assert_eq!(reason_of("GET", "/payments", &h), Reason::Allowed, "{scheme}");
+        assert_eq!(
+            reason_of("GET", "/payments", &h),
+            Reason::Allowed,
+            "{scheme}"
+        );
     }
 }
 
 #[test]
 fn query_token_source_and_one_token_only() {
     let mut doc = base_config();
-    doc["token_sources"] = json!([{"header": "authorization", "prefix": "Bearer "}, {"query": "access_token"}]);
+    doc["token_sources"] =
+        json!([{"header": "authorization", "prefix": "Bearer "}, {"query": "access_token"}]);
     doc["forward_token"] = json!(false);
     let cfg = config_from(&doc);
     let t = rs256(&claims("payments:read"));
-    let d = run(&cfg, "GET", &format!("/payments?a=1&access_token={t}&b=2"), &[]);
+    let d = run(
+        &cfg,
+        "GET",
+        &format!("/payments?a=1&access_token={t}&b=2"),
+        &[],
+    );
     assert_eq!(d.reason, Reason::Allowed);
-    assert_eq!(d.rewritten_path.as_deref(), Some("/payments?a=1&b=2"), "token is not forwarded");
-    let both = run(&cfg, "GET", &format!("/payments?access_token={t}"), &bearer(&t));
+    assert_eq!(
+        d.rewritten_path.as_deref(),
+        Some("/payments?a=1&b=2"),
+        "token is not forwarded"
+    );
+    let both = run(
+        &cfg,
+        "GET",
+        &format!("/payments?access_token={t}"),
+        &bearer(&t),
+    );
     assert_eq!(both.reason, Reason::RequestMalformed);
-    let twice = run(&cfg, "GET", &format!("/payments?access_token={t}&access_token={t}"), &[]);
+    let twice = run(
+        &cfg,
+        "GET",
+        &format!("/payments?access_token={t}&access_token={t}"),
+        &[],
+    );
     assert_eq!(twice.reason, Reason::RequestMalformed);
 }
 
 #[test]
 fn token_size_limit_applies() {
     let big = with(claims("payments:read"), "pad", json!("x".repeat(9000)));
-    assert_eq!(reason_of("GET", "/payments", &bearer(&rs256(&big))), Reason::TokenMalformed);
+    assert_eq!(
+        reason_of("GET", "/payments", &bearer(&rs256(&big))),
+        Reason::TokenMalformed
+    );
 }
 
 #[test]
@@ -288,15 +600,31 @@ fn jwk_alg_restricts_the_key() {
     let c = claims("payments:read");
     let rs = keys().rsa.sign(Alg::RS256, Some("rsa1"), &c).unwrap();
     let ps = keys().rsa.sign(Alg::PS256, Some("rsa1"), &c).unwrap();
-    assert_eq!(run(&cfg, "GET", "/payments", &bearer(&rs)).reason, Reason::KeyNotFound);
-    assert_eq!(run(&cfg, "GET", "/payments", &bearer(&ps)).reason, Reason::Allowed);
+    assert_eq!(
+        run(&cfg, "GET", "/payments", &bearer(&rs)).reason,
+        Reason::KeyNotFound
+    );
+    assert_eq!(
+        run(&cfg, "GET", "/payments", &bearer(&ps)).reason,
+        Reason::Allowed
+    );
 }
 
 #[test]
 fn identity_is_kept_for_verified_tokens_that_fail_the_rule_only() {
-    let d = run(&config(), "GET", "/payments", &bearer(&rs256(&claims("orders:read"))));
+    let d = run(
+        &config(),
+        "GET",
+        "/payments",
+        &bearer(&rs256(&claims("orders:read"))),
+    );
     assert_eq!(d.reason, Reason::InsufficientScope);
     assert!(d.identity.is_some());
-    let d = run(&config(), "GET", "/payments", &bearer(&tamper_signature(&rs256(&claims("payments:read")))));
+    let d = run(
+        &config(),
+        "GET",
+        "/payments",
+        &bearer(&tamper_signature(&rs256(&claims("payments:read")))),
+    );
     assert!(d.identity.is_none());
 }

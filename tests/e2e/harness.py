@@ -393,9 +393,13 @@ class EchoServer:
                 hdrs: dict[str, list[str]] = {}
                 for name, value in self.headers.items():
                     hdrs.setdefault(name.lower(), []).append(value)
+                # BaseHTTPRequestHandler rewrites a leading "//" in self.path;
+                # take the request target exactly as it was received instead.
+                parts = self.requestline.split(" ")
+                raw_target = parts[1] if len(parts) >= 3 else self.path
                 record = {
                     "method": self.command,
-                    "path": self.path,
+                    "path": raw_target,
                     "headers": hdrs,
                     "body": body.decode("latin-1"),
                 }
@@ -690,6 +694,7 @@ class Envoy:
             "--admin-address-path", self.admin_path,
             "--drain-time-s", "0",
             "--parent-shutdown-time-s", "1",
+            "--file-flush-interval-msec", "100",
         ]
         self.stderr = open(os.path.join(self.dir, "stderr.log"), "wb")
         self.proc = subprocess.Popen(
@@ -833,3 +838,56 @@ class Envoy:
 def stop_all():
     for e in list(_RUNNING):
         e.stop()
+
+
+# --------------------------------------------------------------------------
+# Assertions shared by the tests
+# --------------------------------------------------------------------------
+
+_WWW_ERROR = {400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope"}
+
+
+def expect_denied(resp: Response, status: int, reason: str, token: str | None = None, scope: str | None = None):
+    """Assert a CONTRACT §2 denial: status, WWW-Authenticate, JSON body with
+    the reason code, token never echoed, upstream never reached."""
+    assert resp.status == status, f"expected {status} {reason}, got {resp}"
+    assert not resp.reached_upstream, f"denied request reached the upstream: {resp.upstream}"
+    ctype = (resp.headers.get("content-type") or "").split(";")[0].strip().lower()
+    assert ctype == "application/json", f"content-type {ctype!r}: {resp}"
+    try:
+        body = resp.json()
+    except ValueError:
+        raise AssertionError(f"body is not JSON: {resp}")
+    assert isinstance(body, dict), resp
+    for field in ("error", "error_description", "reason"):
+        assert isinstance(body.get(field), str), f"body field {field!r} missing: {body}"
+    assert body["reason"] == reason, f"reason {body['reason']!r} != {reason!r}: {body}"
+    www = resp.headers.get_all("www-authenticate")
+    if reason == "token_missing":
+        assert www == ['Bearer realm="scopegate"'], f"WWW-Authenticate {www!r}"
+    elif status in _WWW_ERROR:
+        code = _WWW_ERROR[status]
+        assert len(www) == 1, f"WWW-Authenticate {www!r}"
+        assert www[0].startswith("Bearer "), www
+        assert f'error="{code}"' in www[0], www
+        assert body["error"] == code, body
+        if status in (400, 401):
+            assert "error_description=" in www[0], www
+        if scope is not None:
+            assert f'scope="{scope}"' in www[0], www
+    if token:
+        text = resp.body.decode("latin-1")
+        assert token not in text, "response body echoes the token"
+        for part in token.split("."):
+            if len(part) >= 16:
+                assert part not in text, "response body echoes part of the token"
+        for w in www:
+            assert token not in w
+    return body
+
+
+def expect_allowed(resp: Response) -> dict:
+    assert resp.status == 200, f"expected 200 from the upstream, got {resp}"
+    assert resp.reached_upstream, f"response did not come from the upstream: {resp}"
+    assert resp.headers.get("x-echo") == "1", resp
+    return resp.upstream

@@ -1,6 +1,12 @@
 //! Shared fixtures for the core's tests: keys, a configuration like the
 //! contract's example, and token minting.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use scopegate::alg::Alg;
 use scopegate::config::{self, Config};
@@ -121,5 +127,14 @@ pub fn bearer(token: &str) -> Vec<(String, String)> {
 }
 
 pub fn run(cfg: &Config, method: &str, path: &str, headers: &[(String, String)]) -> Decision {
-    decide(cfg, &Request { method, path, headers }, &NoRemoteKeys, NOW)
+    decide(
+        cfg,
+        &Request {
+            method,
+            path,
+            headers,
+        },
+        &NoRemoteKeys,
+        NOW,
+    )
 }
