@@ -116,7 +116,7 @@ pub fn keys_unavailable<H: Host>(cfg: &Config, host: &mut H, provider: usize, wh
     host.count(Reason::JwksUnavailable);
     host.set_property("scopegate.decision", "deny");
     host.set_property("scopegate.reason", Reason::JwksUnavailable.as_str());
-    host.log(LogLevel::Warn, &format!("{message}"));
+    host.log(LogLevel::Warn, &message);
     if cfg.mode == Mode::DryRun {
         return Step::Continue;
     }
@@ -190,56 +190,4 @@ fn apply<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H) -
         host.set_path(path);
     }
     Step::Continue
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// A recording host for adapter tests.
-    #[derive(Default)]
-    pub struct FakeHost {
-        pub headers: Vec<(String, String)>,
-        pub removed: Vec<String>,
-        pub set: Vec<(String, String)>,
-        pub path: Option<String>,
-        pub response: Option<LocalResponse>,
-        pub properties: Vec<(String, String)>,
-        pub counts: Vec<Reason>,
-        pub logs: Vec<(LogLevel, String)>,
-    }
-
-    impl Host for FakeHost {
-        fn request_headers(&mut self) -> Vec<(String, String)> {
-            self.headers.clone()
-        }
-        fn remove_request_header(&mut self, name: &str) {
-            self.removed.push(name.into());
-        }
-        fn set_request_header(&mut self, name: &str, value: &str) {
-            self.set.push((name.into(), value.into()));
-        }
-        fn set_path(&mut self, path: &str) {
-            self.path = Some(path.into());
-        }
-        fn send_response(&mut self, response: &LocalResponse) {
-            self.response = Some(LocalResponse {
-                status: response.status,
-                headers: response.headers.clone(),
-                body: response.body.clone(),
-            });
-        }
-        fn set_property(&mut self, key: &str, value: &str) {
-            self.properties.push((key.into(), value.into()));
-        }
-        fn count(&mut self, reason: Reason) {
-            self.counts.push(reason);
-        }
-        fn log(&mut self, level: LogLevel, message: &str) {
-            self.logs.push((level, message.into()));
-        }
-        fn source_address(&mut self) -> Option<String> {
-            Some("10.0.0.7:51000".into())
-        }
-    }
 }

@@ -25,6 +25,8 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
+// Evaluated at compile time: an index out of range would fail the build.
+#[allow(clippy::indexing_slicing)]
 const fn build_table() -> [u8; 256] {
     let mut t = [0xffu8; 256];
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -39,6 +41,10 @@ const fn build_table() -> [u8; 256] {
 static DECODE: [u8; 256] = build_table();
 const ENCODE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+fn sextet(v: u32) -> char {
+    char::from(ENCODE.get(v as usize).copied().unwrap_or(b'A'))
+}
+
 pub fn decode(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
     if input.len() % 4 == 1 {
         return Err(DecodeError::InvalidLength);
@@ -47,7 +53,7 @@ pub fn decode(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let mut acc: u32 = 0;
     let mut bits: u32 = 0;
     for (i, &b) in input.iter().enumerate() {
-        let v = DECODE[b as usize];
+        let v = DECODE.get(usize::from(b)).copied().unwrap_or(0xff);
         if v == 0xff {
             return Err(DecodeError::InvalidByte(i));
         }
@@ -74,12 +80,12 @@ pub fn encode(input: &[u8]) -> String {
         bits += 8;
         while bits >= 6 {
             bits -= 6;
-            out.push(ENCODE[((acc >> bits) & 63) as usize] as char);
+            out.push(sextet((acc >> bits) & 63));
         }
         acc &= (1 << bits) - 1;
     }
     if bits > 0 {
-        out.push(ENCODE[((acc << (6 - bits)) & 63) as usize] as char);
+        out.push(sextet((acc << (6 - bits)) & 63));
     }
     out
 }

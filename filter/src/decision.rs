@@ -180,9 +180,20 @@ pub fn decide(cfg: &Config, req: &Request<'_>, store: &dyn KeyStore, now: u64) -
     match check {
         Ok(()) => d.allow(Reason::Allowed),
         Err((denial, scopes)) => {
-            d.required_scopes = scopes;
+            // Every 403 of a rule that asks for scopes names them (RFC 6750 §3).
+            d.required_scopes = scopes.or_else(|| requirements.and_then(rule_scopes));
             d.deny(denial.reason, denial.message)
         }
+    }
+}
+
+fn rule_scopes(r: &Requirements) -> Option<String> {
+    if !r.scopes.is_empty() {
+        Some(r.scopes.join(" "))
+    } else if !r.any_scopes.is_empty() {
+        Some(r.any_scopes.join(" "))
+    } else {
+        None
     }
 }
 

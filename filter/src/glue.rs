@@ -119,7 +119,7 @@ impl RootContext for Root {
         match parsed {
             Ok(cfg) => {
                 for w in &cfg.warnings {
-                    log(LogLevel::Warn, &format!("{w}"));
+                    log(LogLevel::Warn, w);
                 }
                 if self.kind == HostKind::Envoy && self.metrics.requests.is_empty() {
                     self.metrics = Rc::new(Metrics::define());

@@ -80,7 +80,14 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+fn hex_digit(n: u8) -> char {
+    char::from(
+        b"0123456789ABCDEF"
+            .get(usize::from(n & 15))
+            .copied()
+            .unwrap_or(b'0'),
+    )
+}
 
 /// Normalizes a path (no query): percent-encodings of unreserved characters are
 /// decoded and the others upper-cased, dot-segments are resolved (RFC 3986
@@ -119,8 +126,8 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
                     _ if is_unreserved(v) => decoded.push(char::from(v)),
                     _ => {
                         decoded.push('%');
-                        decoded.push(char::from(HEX_UPPER[usize::from(v >> 4)]));
-                        decoded.push(char::from(HEX_UPPER[usize::from(v & 15)]));
+                        decoded.push(hex_digit(v >> 4));
+                        decoded.push(hex_digit(v & 15));
                     }
                 }
                 i += 3;
@@ -196,7 +203,7 @@ mod tests {
             ("/a/..%2f", "err"),
         ];
         for (input, want) in cases {
-            let got = normalize(input).map_or_else(|_| "err".to_string(), |s| s);
+            let got = normalize(input).unwrap_or_else(|_| "err".to_string());
             assert_eq!(got, want, "{input}");
         }
     }

@@ -108,7 +108,8 @@ fn denials_carry_the_reason_that_explains_them() {
         let p = base64url::encode(json!(good).to_string().as_bytes());
         format!("{h}.{p}.")
     };
-    let cases: Vec<(&str, Vec<(String, String)>, &str, Reason)> = vec![
+    type Case<'a> = (&'a str, Vec<(String, String)>, &'a str, Reason);
+    let cases: Vec<Case> = vec![
         ("no token", vec![], "/payments", Reason::TokenMissing),
         (
             "other scheme only",

@@ -11,16 +11,14 @@ Everything here is stdlib + `cryptography`:
 
 from __future__ import annotations
 
+import atexit
 import base64
 import copy
-import glob
 import hashlib
 import hmac
 import http.client
-import itertools
 import json
 import os
-import re
 import shutil
 import signal
 import site
@@ -79,7 +77,7 @@ def find_envoy() -> str:
         cand = os.path.join(d, "envoy", "_bin", "envoy")
         if os.path.isfile(cand) and os.access(cand, os.X_OK):
             return cand
-    return ""
+    return shutil.which("envoy") or ""
 
 
 def find_wasm() -> str:
@@ -364,6 +362,8 @@ class EchoServer:
 
     def __init__(self):
         self.requests: list[dict] = []
+        # fixed documents served instead of the echo: path -> (status, body bytes)
+        self.documents: dict[str, tuple[int, bytes]] = {}
         self.lock = threading.Lock()
         outer = self
 
@@ -405,6 +405,15 @@ class EchoServer:
                 }
                 with outer.lock:
                     outer.requests.append(record)
+                    doc = outer.documents.get(raw_target)
+                if doc is not None:
+                    status, payload = doc
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
                 payload = json.dumps(record).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
@@ -654,7 +663,9 @@ class EnvoyStartError(RuntimeError):
 
 
 def tail(text: str, n: int = 60) -> str:
-    return "\n".join(text.splitlines()[-n:])
+    """Last n lines, leaving out Envoy's start-up inventory (extension lists)."""
+    lines = [l for l in text.splitlines() if "]   " not in l and "server.cc:4" not in l]
+    return "\n".join(lines[-n:])
 
 
 class Envoy:
@@ -725,6 +736,24 @@ class Envoy:
                     pass
             time.sleep(0.1)
         return "timeout"
+
+    def stats(self) -> dict[str, int]:
+        """Counters and gauges from admin /stats (name -> integer value)."""
+        _, body = self._admin_get("/stats")
+        out = {}
+        for line in body.splitlines():
+            name, sep, value = line.rpartition(": ")
+            if sep and value.strip().lstrip("-").isdigit():
+                out[name] = int(value)
+        return out
+
+    def scopegate_counter(self, suffix: str) -> int | None:
+        """Value of the counter whose name ends in `scopegate.<suffix>` (Envoy
+        may prefix Wasm metrics, e.g. `wasmcustom.`)."""
+        for name, value in self.stats().items():
+            if name == f"scopegate.{suffix}" or name.endswith(f".scopegate.{suffix}"):
+                return value
+        return None
 
     def listener_port(self):
         _, body = self._admin_get("/listeners?format=json")
@@ -840,6 +869,9 @@ def stop_all():
         e.stop()
 
 
+atexit.register(stop_all)
+
+
 # --------------------------------------------------------------------------
 # Assertions shared by the tests
 # --------------------------------------------------------------------------
@@ -891,3 +923,10 @@ def expect_allowed(resp: Response) -> dict:
     assert resp.reached_upstream, f"response did not come from the upstream: {resp}"
     assert resp.headers.get("x-echo") == "1", resp
     return resp.upstream
+
+
+def expect_authenticated(resp: Response, subject: str = "svc-billing") -> dict:
+    """Allowed *because of the token*: the filter set the identity headers."""
+    up = expect_allowed(resp)
+    assert up["headers"].get("x-identity-subject") == [subject], up["headers"]
+    return up

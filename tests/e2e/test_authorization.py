@@ -21,7 +21,7 @@ def test_refund_needs_all_scopes_has_one(gw, tok):
 
 
 def test_refund_with_all_scopes_allowed(gw, tok):
-    up = h.expect_allowed(gw.request("POST", "/payments/9/refunds", token=tok("refunds:create payments:write")))
+    up = h.expect_authenticated(gw.request("POST", "/payments/9/refunds", token=tok("refunds:create payments:write")))
     assert up["path"] == "/payments/9/refunds"
 
 

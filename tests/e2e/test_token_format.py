@@ -1,6 +1,7 @@
 """No token (401 token_missing) and tokens that are not well-formed compact
 JWS (401 token_malformed); the CONTRACT §2 response shape."""
 
+import base64
 import json
 
 import pytest
@@ -48,8 +49,6 @@ def _padded(keys):
     raw = json.dumps(header, separators=(",", ":"))
     while len(raw.encode()) % 3 == 0:
         raw = raw[:-1] + " }"
-    import base64
-
     seg = base64.urlsafe_b64encode(raw.encode()).decode()
     assert seg.endswith("=")
     return h.mint(keys.rsa, h.claims("payments:read"), alg="RS256", header=seg)

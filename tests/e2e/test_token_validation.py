@@ -1,6 +1,8 @@
 """Well-formed tokens that fail validation: algorithm, issuer, key, signature,
 time claims, audience, required claims (all 401 invalid_token)."""
 
+import json
+
 import pytest
 
 import harness as h
@@ -88,7 +90,7 @@ def test_flipped_signature_bit(gw, keys, alg):
 
 def test_tampered_payload(gw, keys):
     head, _, sig = h.mint(keys.rsa, h.claims("payments:read"), alg="RS256").split(".")
-    forged = h.b64u(__import__("json").dumps(h.claims("admin payments:read")).encode())
+    forged = h.b64u(json.dumps(h.claims("admin payments:read")).encode())
     _deny(gw, ".".join([head, forged, sig]), "signature_invalid")
 
 

@@ -1,0 +1,265 @@
+//! The adapter between host and core, with a recording host: what is sent,
+//! stripped, set, counted and logged for each kind of outcome.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use scopegate::adapter::{self, Host, Loaded, LogLevel, Step};
+use scopegate::reason::Reason;
+use scopegate::response::LocalResponse;
+use scopegate::validate::NoRemoteKeys;
+use serde_json::{json, Value};
+use std::rc::Rc;
+use support::*;
+
+#[derive(Default)]
+struct FakeHost {
+    headers: Vec<(String, String)>,
+    removed: Vec<String>,
+    set: Vec<(String, String)>,
+    path: Option<String>,
+    response: Option<LocalResponse>,
+    properties: Vec<(String, String)>,
+    counts: Vec<Reason>,
+    logs: Vec<(LogLevel, String)>,
+}
+
+impl Host for FakeHost {
+    fn request_headers(&mut self) -> Vec<(String, String)> {
+        self.headers.clone()
+    }
+    fn remove_request_header(&mut self, name: &str) {
+        self.removed.push(name.into());
+    }
+    fn set_request_header(&mut self, name: &str, value: &str) {
+        self.set.push((name.into(), value.into()));
+    }
+    fn set_path(&mut self, path: &str) {
+        self.path = Some(path.into());
+    }
+    fn send_response(&mut self, r: &LocalResponse) {
+        assert!(self.response.is_none(), "a second local response");
+        self.response = Some(LocalResponse {
+            status: r.status,
+            headers: r.headers.clone(),
+            body: r.body.clone(),
+        });
+    }
+    fn set_property(&mut self, key: &str, value: &str) {
+        self.properties.push((key.into(), value.into()));
+    }
+    fn count(&mut self, reason: Reason) {
+        self.counts.push(reason);
+    }
+    fn log(&mut self, level: LogLevel, message: &str) {
+        self.logs.push((level, message.into()));
+    }
+    fn source_address(&mut self) -> Option<String> {
+        Some("10.0.0.7:51000".into())
+    }
+}
+
+fn request(method: &str, path: &str, extra: &[(&str, &str)]) -> FakeHost {
+    let mut headers = vec![
+        (":method".to_string(), method.to_string()),
+        (":path".to_string(), path.to_string()),
+    ];
+    headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    FakeHost {
+        headers,
+        ..FakeHost::default()
+    }
+}
+
+fn loaded(doc: &Value) -> Loaded {
+    Loaded::Ready(Rc::new(config_from(doc)))
+}
+
+fn header<'a>(r: &'a LocalResponse, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn allowed_request_gets_identity_and_loses_spoofed_headers() {
+    let t = format!("Bearer {}", rs256(&claims("payments:read")));
+    let mut host = request(
+        "GET",
+        "/payments//7?q=1",
+        &[
+            ("authorization", &t),
+            ("x-identity-subject", "root"),
+            ("x-http-method-override", "DELETE"),
+        ],
+    );
+    let step = adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, &mut host, NOW);
+    assert_eq!(step, Step::Continue);
+    assert!(host.response.is_none());
+    assert_eq!(
+        host.removed,
+        ["x-identity-subject", "x-http-method-override"]
+    );
+    assert!(host
+        .set
+        .contains(&("x-identity-subject".into(), "svc-billing".into())));
+    assert!(host
+        .set
+        .contains(&("x-identity-scopes".into(), "payments:read".into())));
+    assert!(host
+        .set
+        .contains(&("x-identity-tenant".into(), "t-42".into())));
+    assert_eq!(host.path.as_deref(), Some("/payments/7?q=1"));
+    assert_eq!(host.counts, [Reason::Allowed]);
+    assert!(host
+        .properties
+        .contains(&("scopegate.reason".into(), "allowed".into())));
+    assert!(host
+        .properties
+        .contains(&("scopegate.client_id".into(), "billing-batch".into())));
+    // audit_log defaults to "denied": nothing logged for an allow.
+    assert!(host.logs.is_empty(), "{:?}", host.logs);
+}
+
+#[test]
+fn denied_request_gets_an_rfc6750_answer_and_an_audit_line() {
+    let t = rs256(&claims("payments:read"));
+    let mut host = request(
+        "POST",
+        "/payments/7/refunds",
+        &[("authorization", &format!("Bearer {t}"))],
+    );
+    let step = adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, &mut host, NOW);
+    assert_eq!(step, Step::Responded);
+    let r = host.response.as_ref().unwrap();
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        header(r, "www-authenticate"),
+        Some("Bearer error=\"insufficient_scope\", scope=\"payments:write refunds:create\", error_description=\"token lacks scope payments:write refunds:create\"")
+    );
+    assert_eq!(header(r, "content-type"), Some("application/json"));
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["reason"], "insufficient_scope");
+    assert_eq!(body["error"], "insufficient_scope");
+    assert!(!r.body.contains(&t));
+    assert!(host.set.is_empty() && host.removed.is_empty());
+    assert_eq!(host.counts, [Reason::InsufficientScope]);
+    let (level, line) = host.logs.first().unwrap();
+    assert_eq!(*level, LogLevel::Info);
+    let audit: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(audit["reason"], "insufficient_scope");
+    assert_eq!(audit["rule"], "refund");
+    assert_eq!(audit["subject"], "svc-billing");
+    assert_eq!(audit["source"], "10.0.0.7:51000");
+    assert!(!line.contains(&t));
+}
+
+#[test]
+fn each_denial_class_has_its_status_and_challenge() {
+    let cfg = loaded(&base_config());
+    let run = |extra: &[(&str, &str)], path: &str| {
+        let mut host = request("GET", path, extra);
+        adapter::on_request_headers(&cfg, &NoRemoteKeys, &mut host, NOW);
+        host.response.unwrap()
+    };
+    let r = run(&[], "/payments");
+    assert_eq!(
+        (r.status, header(&r, "www-authenticate")),
+        (401, Some("Bearer realm=\"scopegate\""))
+    );
+    let r = run(&[("authorization", "Bearer a.b.c")], "/payments");
+    assert_eq!(r.status, 401);
+    assert!(header(&r, "www-authenticate")
+        .unwrap()
+        .starts_with("Bearer error=\"invalid_token\", error_description=\""));
+    let r = run(
+        &[("authorization", "Bearer x"), ("authorization", "Bearer y")],
+        "/payments",
+    );
+    assert_eq!(r.status, 400);
+    assert!(header(&r, "www-authenticate")
+        .unwrap()
+        .starts_with("Bearer error=\"invalid_request\""));
+    let r = run(&[], "/nowhere");
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn dry_run_lets_denials_through_but_still_strips_and_reports() {
+    let mut doc = base_config();
+    doc["mode"] = json!("dry_run");
+    doc["audit_log"] = json!("all");
+    let cfg = loaded(&doc);
+    let mut host = request("GET", "/admin/x", &[("x-identity-subject", "root")]);
+    assert_eq!(
+        adapter::on_request_headers(&cfg, &NoRemoteKeys, &mut host, NOW),
+        Step::Continue
+    );
+    assert!(host.response.is_none());
+    assert_eq!(host.removed, ["x-identity-subject"]);
+    assert!(host.set.is_empty(), "no identity without a valid token");
+    assert_eq!(host.counts, [Reason::TokenMissing]);
+    let audit: Value = serde_json::from_str(&host.logs[0].1).unwrap();
+    assert_eq!(
+        (audit["decision"].as_str(), audit["mode"].as_str()),
+        (Some("deny"), Some("dry_run"))
+    );
+
+    // A valid token that fails the rule still gets its identity headers.
+    let t = format!("Bearer {}", rs256(&claims("payments:read")));
+    let mut host = request("GET", "/admin/x", &[("authorization", &t)]);
+    assert_eq!(
+        adapter::on_request_headers(&cfg, &NoRemoteKeys, &mut host, NOW),
+        Step::Continue
+    );
+    assert_eq!(host.counts, [Reason::ClientNotAllowed]);
+    assert!(host
+        .set
+        .contains(&("x-identity-subject".into(), "svc-billing".into())));
+}
+
+#[test]
+fn forward_token_false_removes_the_credential() {
+    let mut doc = base_config();
+    doc["forward_token"] = json!(false);
+    let t = format!("Bearer {}", rs256(&claims("payments:read")));
+    let mut host = request("GET", "/payments", &[("authorization", &t)]);
+    adapter::on_request_headers(&loaded(&doc), &NoRemoteKeys, &mut host, NOW);
+    assert!(host.removed.contains(&"authorization".to_string()));
+}
+
+#[test]
+fn broken_configuration_fails_closed_with_a_500() {
+    let broken = Loaded::Broken(Rc::new(vec!["/rules/0/path: required".into()]));
+    let mut host = request("GET", "/healthz", &[]);
+    assert_eq!(
+        adapter::on_request_headers(&broken, &NoRemoteKeys, &mut host, NOW),
+        Step::Responded
+    );
+    let r = host.response.unwrap();
+    assert_eq!(r.status, 500);
+    assert!(r.body.contains("config_invalid"));
+    assert!(host
+        .logs
+        .iter()
+        .any(|(l, m)| *l == LogLevel::Error && m.contains("/rules/0/path: required")));
+}
+
+#[test]
+fn a_request_without_path_is_answered_not_trapped() {
+    let mut host = FakeHost {
+        headers: vec![(":method".into(), "GET".into())],
+        ..FakeHost::default()
+    };
+    assert_eq!(
+        adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, &mut host, NOW),
+        Step::Responded
+    );
+    assert_eq!(host.response.unwrap().status, 500);
+}

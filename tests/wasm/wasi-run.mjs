@@ -1,0 +1,26 @@
+// Runs a wasm32-wasip1 program (here: the core's test binaries) in Node's V8,
+// the engine family Envoy embeds. Used as cargo's runner for that target.
+import { readFile } from 'node:fs/promises';
+import { WASI } from 'node:wasi';
+import process from 'node:process';
+
+const [, , file, ...args] = process.argv;
+const wasi = new WASI({
+  version: 'preview1',
+  args: [file, ...args],
+  env: {},
+  returnOnExit: true,
+});
+// The filter's proxy-wasm host calls are linked in but never called by the
+// core's tests; any call would throw and fail the test run.
+const env = new Proxy({}, {
+  get: (_, name) => () => {
+    throw new Error(`proxy-wasm host call ${String(name)} in a core test`);
+  },
+});
+const module = await WebAssembly.compile(await readFile(file));
+const instance = await WebAssembly.instantiate(module, { ...wasi.getImportObject(), env });
+// The filter exports `_initialize` (a reactor, as proxy-wasm hosts expect);
+// a test binary is a command, so start it through `_start` alone.
+const { _start, memory } = instance.exports;
+process.exitCode = wasi.start({ exports: { _start, memory } });
