@@ -13,6 +13,7 @@ use scopegate::validate::{KeyStore, Keys};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::rc::Rc;
 
 const USAGE: &str = "usage:
   scopegate check-config FILE
@@ -92,12 +93,12 @@ fn print_faults(errors: &[ConfigError]) {
 }
 
 /// Keys given on the command line for providers that fetch theirs from a URI.
-struct FileKeys(HashMap<usize, KeySet>);
+struct FileKeys(HashMap<usize, Rc<KeySet>>);
 
 impl KeyStore for FileKeys {
-    fn keys(&self, provider: usize) -> Keys<'_> {
+    fn keys(&self, provider: usize) -> Keys {
         match self.0.get(&provider) {
-            Some(set) => Keys::Ready(set),
+            Some(set) => Keys::Ready(Rc::clone(set)),
             None => Keys::Unavailable("give this provider's keys with --jwks NAME=FILE".into()),
         }
     }
@@ -156,7 +157,7 @@ fn explain(argv: &[String]) -> Result<ExitCode, String> {
         for i in &issues {
             eprintln!("warning: {file}: {i}");
         }
-        store.insert(index, set);
+        store.insert(index, Rc::new(set));
     }
     let req = Request {
         method,

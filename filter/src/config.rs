@@ -11,6 +11,7 @@ use crate::rules::PathPattern;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::fmt;
+use std::rc::Rc;
 
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
 pub const DEFAULT_REALM: &str = "scopegate";
@@ -46,7 +47,7 @@ pub struct Provider {
 
 #[derive(Debug)]
 pub enum KeySource {
-    Inline(KeySet),
+    Inline(Rc<KeySet>),
     Remote(RemoteJwks),
 }
 
@@ -665,7 +666,7 @@ fn read_jwks(cx: &mut Cx, v: &Value, path: &str, warnings: &mut Vec<String>) -> 
             for (_, extra) in [cluster, refresh, timeout].into_iter().flatten() {
                 cx.err(&extra, "only applies to keys fetched from a `uri`");
             }
-            read_inline_jwks(cx, doc, &p, warnings).map(KeySource::Inline)
+            read_inline_jwks(cx, doc, &p, warnings).map(|k| KeySource::Inline(Rc::new(k)))
         }
         (None, Some((u, p))) => {
             let uri = string(cx, u, &p)?;

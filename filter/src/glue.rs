@@ -1,33 +1,38 @@
 //! proxy-wasm entry points: the only code that names the SDK. It turns host
-//! data into plain values, calls `adapter`, and turns the result into host
-//! calls and an `Action`. Host calls that one of the two gateways lacks (or
-//! traps on) are made only where `HostKind` says they are safe.
+//! data into plain values, calls `adapter` and `keyfetch`, and turns their
+//! results into host calls and an `Action`. Host calls that one of the two
+//! gateways lacks (or traps on) are made only where `HostKind` says they are
+//! safe (see kong-example/README.md, "Host compatibility").
 
 use crate::adapter::{self, Host, Loaded, LogLevel, Step};
-use crate::config;
+use crate::config::{self, Config};
+use crate::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
 use crate::reason::Reason;
 use crate::response::LocalResponse;
-use crate::validate::NoRemoteKeys;
+use crate::validate::{KeyStore, Keys};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{self, Action, BufferType, ContextType, MapType, MetricType};
+use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// How often the root context looks at key fetches and waiting requests.
+const TICK_MS: u64 = 200;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(types::LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::new()) });
 }}
 
-/// Which gateway runs us, as far as can be told without risk (see
-/// kong-example/README.md, "Host compatibility").
+/// Which gateway runs us, as far as can be told without risk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum HostKind {
     /// Envoy (or Istio): `plugin_vm_id` or a VM configuration is set.
     Envoy,
     /// Anything else, Kong's ngx_wasm_module included: only calls every host
-    /// implements without trapping. `on_configure` never returns false here,
-    /// because in Kong that kills the worker.
+    /// implements without trapping. `on_configure` never returns false here
+    /// (in Kong that kills the worker); no metrics, properties or shared data.
     Portable,
 }
 
@@ -47,45 +52,11 @@ fn detect_host() -> HostKind {
     }
 }
 
-/// Counter ids, one per reason code, defined once per configuration.
-#[derive(Default)]
-struct Metrics {
-    requests: Vec<(Reason, u32)>,
-}
-
-impl Metrics {
-    fn define() -> Self {
-        let requests = Reason::ALL
-            .iter()
-            .filter_map(|r| {
-                hostcalls::define_metric(
-                    MetricType::Counter,
-                    &format!("scopegate.requests.{}", r.as_str()),
-                )
-                .ok()
-                .map(|id| (*r, id))
-            })
-            .collect();
-        Metrics { requests }
-    }
-}
-
-struct Root {
-    kind: HostKind,
-    loaded: Loaded,
-    metrics: Rc<Metrics>,
-}
-
-impl Root {
-    fn new() -> Self {
-        Root {
-            kind: HostKind::Portable,
-            loaded: Loaded::Broken(Rc::new(
-                vec!["no configuration has been applied yet".into()],
-            )),
-            metrics: Rc::new(Metrics::default()),
-        }
-    }
+fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn log(level: LogLevel, message: &str) {
@@ -98,11 +69,397 @@ fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
-impl Context for Root {}
+/// Counter ids, defined once per configuration (Envoy only).
+#[derive(Default)]
+struct Metrics {
+    requests: Vec<(Reason, u32)>,
+    /// Per provider index: (fetch_ok, fetch_failed).
+    fetches: Vec<(usize, u32, u32)>,
+}
+
+impl Metrics {
+    fn define(cfg: &Config) -> Self {
+        let counter = |name: &str| hostcalls::define_metric(MetricType::Counter, name).ok();
+        let requests = Reason::ALL
+            .iter()
+            .filter_map(|r| {
+                counter(&format!("scopegate.requests.{}", r.as_str())).map(|id| (*r, id))
+            })
+            .collect();
+        let fetches = cfg
+            .providers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p.keys, config::KeySource::Remote(_)))
+            .filter_map(|(i, p)| {
+                let ok = counter(&format!("scopegate.jwks.{}.fetch_ok", p.name))?;
+                let failed = counter(&format!("scopegate.jwks.{}.fetch_failed", p.name))?;
+                Some((i, ok, failed))
+            })
+            .collect();
+        Metrics { requests, fetches }
+    }
+
+    fn fetch(&self, provider: usize, ok: bool) {
+        if let Some((_, ok_id, failed_id)) = self.fetches.iter().find(|(p, _, _)| *p == provider) {
+            let _ = hostcalls::increment_metric(if ok { *ok_id } else { *failed_id }, 1);
+        }
+    }
+}
+
+/// Envoy's shared data: one store for every worker's VM.
+struct HostStore;
+
+impl SharedStore for HostStore {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(v), Some(cas))) => Some((v, cas)),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        hostcalls::set_shared_data(key, Some(value), cas).is_ok()
+    }
+}
+
+/// A request held until its provider's keys change.
+struct Waiter {
+    context_id: u32,
+    provider: usize,
+    generation: u64,
+    deadline_ms: u64,
+}
+
+/// State of one configuration, shared by the root and its HTTP contexts.
+struct Runtime {
+    kind: HostKind,
+    loaded: Loaded,
+    metrics: Metrics,
+    fetcher: Option<Fetcher>,
+    store: Box<dyn SharedStore>,
+    waiters: Vec<Waiter>,
+}
+
+impl Runtime {
+    fn keys(&self) -> &dyn KeyStore {
+        match &self.fetcher {
+            Some(f) => f,
+            None => &crate::validate::NoRemoteKeys,
+        }
+    }
+
+    fn report(&self, event: &Event) {
+        let name = |p: usize| match &self.loaded {
+            Loaded::Ready(c) => c
+                .providers
+                .get(p)
+                .map_or("?".to_string(), |x| x.name.clone()),
+            Loaded::Broken(_) => "?".to_string(),
+        };
+        match event {
+            Event::Fetched {
+                provider,
+                keys,
+                skipped,
+            } => {
+                self.metrics.fetch(*provider, true);
+                log(
+                    LogLevel::Info,
+                    &format!(
+                        "keys of provider \"{}\" fetched: {keys} usable key(s)",
+                        name(*provider)
+                    ),
+                );
+                for s in skipped {
+                    log(
+                        LogLevel::Warn,
+                        &format!("provider \"{}\": {s}", name(*provider)),
+                    );
+                }
+            }
+            Event::FetchFailed { provider, why } => {
+                self.metrics.fetch(*provider, false);
+                log(
+                    LogLevel::Warn,
+                    &format!("fetching keys of provider \"{}\" failed: {why}; the last good keys stay in force", name(*provider)),
+                );
+            }
+            Event::Adopted { provider, keys } => log(
+                LogLevel::Debug,
+                &format!(
+                    "keys of provider \"{}\" taken from another worker: {keys} key(s)",
+                    name(*provider)
+                ),
+            ),
+        }
+    }
+}
+
+struct Root {
+    kind: HostKind,
+    runtime: Option<Rc<RefCell<Runtime>>>,
+    ticking: bool,
+    worker: u64,
+}
+
+impl Root {
+    fn new() -> Self {
+        Root {
+            kind: HostKind::Portable,
+            runtime: None,
+            ticking: false,
+            worker: 0,
+        }
+    }
+
+    fn install(&mut self, loaded: Loaded) {
+        let (metrics, fetcher) = match &loaded {
+            Loaded::Ready(cfg) => {
+                let metrics = if self.kind == HostKind::Envoy {
+                    Metrics::define(cfg)
+                } else {
+                    Metrics::default()
+                };
+                let fetcher = Fetcher::new(cfg, self.worker);
+                (metrics, fetcher.has_remote().then_some(fetcher))
+            }
+            Loaded::Broken(_) => (Metrics::default(), None),
+        };
+        let store: Box<dyn SharedStore> = match self.kind {
+            HostKind::Envoy => Box::new(HostStore),
+            // Kong traps on shared data without a configured zone: fetch per worker.
+            HostKind::Portable => Box::new(LocalStore::default()),
+        };
+        if fetcher.is_some() && !self.ticking {
+            // Kong traps on a second call: set the period once per root.
+            let _ = hostcalls::set_tick_period(Duration::from_millis(TICK_MS));
+            self.ticking = true;
+        }
+        self.runtime = Some(Rc::new(RefCell::new(Runtime {
+            kind: self.kind,
+            loaded,
+            metrics,
+            fetcher,
+            store,
+            waiters: Vec::new(),
+        })));
+    }
+
+    /// Starts due fetches, then lets waiting requests decide again.
+    fn drive(&mut self) {
+        let Some(rt) = self.runtime.clone() else {
+            return;
+        };
+        let now = now_ms();
+        let (requests, mut events) = {
+            let mut guard = rt.borrow_mut();
+            let Runtime { fetcher, store, .. } = &mut *guard;
+            match fetcher.as_mut() {
+                Some(f) => f.tick(now, store.as_mut()),
+                None => return,
+            }
+        };
+        // No borrow is held across the host call: a host may answer a failed
+        // call inline, re-entering this VM.
+        for r in requests {
+            let headers = vec![
+                (":method", "GET"),
+                (":path", r.path.as_str()),
+                (":authority", r.authority.as_str()),
+                (":scheme", r.scheme),
+                ("accept", "application/json"),
+            ];
+            let result = self.dispatch(&r.cluster, headers, r.timeout_ms);
+            let mut guard = rt.borrow_mut();
+            let Runtime { fetcher, store, .. } = &mut *guard;
+            if let Some(f) = fetcher.as_mut() {
+                match result {
+                    Ok(call) => f.started(r.provider, call, now),
+                    Err(why) => events.extend(f.refused(r.provider, now, &why, store.as_mut())),
+                }
+            }
+        }
+        for e in &events {
+            rt.borrow().report(e);
+        }
+        release_waiters(&rt, now);
+    }
+
+    fn dispatch(
+        &self,
+        cluster: &str,
+        headers: Vec<(&str, &str)>,
+        timeout_ms: u64,
+    ) -> Result<u32, String> {
+        self.dispatch_http_call(
+            cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_millis(timeout_ms),
+        )
+        .map_err(|s| format!("{s:?} (is \"{cluster}\" a cluster of this gateway?)"))
+    }
+}
+
+/// Re-decides every waiting request whose provider's keys changed, and
+/// answers 503 to those that waited too long.
+fn release_waiters(rt: &Rc<RefCell<Runtime>>, now: u64) {
+    let ready: Vec<Waiter> = {
+        let mut r = rt.borrow_mut();
+        let Runtime {
+            waiters, fetcher, ..
+        } = &mut *r;
+        let gen = |p: usize| fetcher.as_ref().map_or(0, |f| f.generation(p));
+        let (go, stay): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(waiters)
+            .into_iter()
+            .partition(|w| gen(w.provider) != w.generation || now >= w.deadline_ms);
+        *waiters = stay;
+        go
+    };
+    for w in ready {
+        if hostcalls::set_effective_context(w.context_id).is_err() {
+            continue; // the request is gone
+        }
+        let timed_out = now >= w.deadline_ms;
+        let step = {
+            let r = rt.borrow();
+            match (&r.loaded, timed_out) {
+                (Loaded::Ready(cfg), true)
+                    if !matches!(r.keys().keys(w.provider), Keys::Ready(_)) =>
+                {
+                    let mut host = WasmHost {
+                        kind: r.kind,
+                        metrics: &r.metrics,
+                    };
+                    adapter::keys_unavailable(
+                        cfg,
+                        &mut host,
+                        w.provider,
+                        "no key set arrived within the fetch timeout",
+                    )
+                }
+                _ => decide(
+                    &r,
+                    &mut WasmHost {
+                        kind: r.kind,
+                        metrics: &r.metrics,
+                    },
+                    now,
+                ),
+            }
+        };
+        finish(rt, step, w.context_id, now, true);
+    }
+}
+
+/// One decision for the request of the effective context.
+fn decide(r: &Runtime, host: &mut WasmHost<'_>, now_ms: u64) -> Step {
+    adapter::on_request_headers(&r.loaded, r.keys(), host, now_ms / 1000)
+}
+
+/// Acts on a step: resume, hold, or nothing (a response was sent).
+fn finish(
+    rt: &Rc<RefCell<Runtime>>,
+    step: Step,
+    context_id: u32,
+    now: u64,
+    resumed: bool,
+) -> Action {
+    match step {
+        Step::Continue => {
+            if resumed {
+                let _ = hostcalls::resume_http_request();
+            }
+            Action::Continue
+        }
+        Step::Responded => Action::Pause,
+        Step::WaitForKeys { provider } => {
+            let mut r = rt.borrow_mut();
+            let (generation, timeout_ms) = match (&r.fetcher, &r.loaded) {
+                (Some(f), Loaded::Ready(cfg)) => (
+                    f.generation(provider),
+                    match cfg.providers.get(provider).map(|p| &p.keys) {
+                        Some(config::KeySource::Remote(remote)) => remote.timeout_ms,
+                        _ => 0,
+                    },
+                ),
+                _ => (0, 0),
+            };
+            if let Some(f) = r.fetcher.as_mut() {
+                if matches!(f.keys(provider), Keys::Ready(_)) {
+                    f.kid_miss(provider);
+                }
+            }
+            r.waiters.push(Waiter {
+                context_id,
+                provider,
+                generation,
+                deadline_ms: now.saturating_add(timeout_ms).saturating_add(2 * TICK_MS),
+            });
+            Action::Pause
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(rt) = self.runtime.clone() else {
+            return;
+        };
+        let now = now_ms();
+        // Bytes, not strings: the SDK's string variant panics on non-UTF-8 values.
+        let headers = self.get_http_call_response_headers_bytes();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        };
+        let status = header(":status").and_then(|s| s.parse::<u16>().ok());
+        let cache_control = header("cache-control");
+        let body = if body_size > 0 {
+            self.get_http_call_response_body(0, body_size)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let event = {
+            let mut guard = rt.borrow_mut();
+            let Runtime { fetcher, store, .. } = &mut *guard;
+            fetcher.as_mut().and_then(|f| {
+                f.completed(
+                    token_id,
+                    now,
+                    Response {
+                        status,
+                        cache_control: cache_control.as_deref(),
+                        body: &body,
+                    },
+                    store.as_mut(),
+                )
+            })
+        };
+        if let Some(e) = event {
+            rt.borrow().report(&e);
+        }
+        release_waiters(&rt, now);
+    }
+}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _size: usize) -> bool {
         self.kind = detect_host();
+        let mut id = [0u8; 8];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id);
+        self.worker = u64::from_le_bytes(id) ^ now_ms();
         true
     }
 
@@ -121,9 +478,6 @@ impl RootContext for Root {
                 for w in &cfg.warnings {
                     log(LogLevel::Warn, w);
                 }
-                if self.kind == HostKind::Envoy && self.metrics.requests.is_empty() {
-                    self.metrics = Rc::new(Metrics::define());
-                }
                 log(
                     LogLevel::Info,
                     &format!(
@@ -137,7 +491,7 @@ impl RootContext for Root {
                         }
                     ),
                 );
-                self.loaded = Loaded::Ready(Rc::new(cfg));
+                self.install(Loaded::Ready(Rc::new(cfg)));
                 true
             }
             Err(errors) => {
@@ -153,7 +507,7 @@ impl RootContext for Root {
                             LogLevel::Error,
                             "every request through this filter is denied until the configuration is fixed",
                         );
-                        self.loaded = Loaded::Broken(Rc::new(lines));
+                        self.install(Loaded::Broken(Rc::new(lines)));
                         true
                     }
                 }
@@ -161,11 +515,15 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn on_tick(&mut self) {
+        self.drive();
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // Never None: the SDK's dispatcher panics on it.
         Some(Box::new(Http {
-            kind: self.kind,
-            loaded: self.loaded.clone(),
-            metrics: self.metrics.clone(),
+            context_id,
+            runtime: self.runtime.clone(),
         }))
     }
 
@@ -175,36 +533,49 @@ impl RootContext for Root {
 }
 
 struct Http {
-    kind: HostKind,
-    loaded: Loaded,
-    metrics: Rc<Metrics>,
+    context_id: u32,
+    runtime: Option<Rc<RefCell<Runtime>>>,
 }
 
-impl Context for Http {}
+impl Context for Http {
+    fn on_done(&mut self) -> bool {
+        // try_: a stream can end inside a host call made while the runtime
+        // is borrowed; its waiter entry is then already gone.
+        if let Some(mut r) = self
+            .runtime
+            .as_ref()
+            .and_then(|rt| rt.try_borrow_mut().ok())
+        {
+            r.waiters.retain(|w| w.context_id != self.context_id);
+        }
+        true
+    }
+}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let now = hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs());
-        let mut host = WasmHost {
-            kind: self.kind,
-            metrics: &self.metrics,
+        let now = now_ms();
+        let Some(rt) = &self.runtime else {
+            // No configuration was ever applied: fail closed.
+            let mut host = WasmHost {
+                kind: HostKind::Portable,
+                metrics: &Metrics::default(),
+            };
+            host.send_response(&crate::response::internal(
+                Reason::ConfigInvalid,
+                "Scopegate has no configuration",
+            ));
+            return Action::Pause;
         };
-        match adapter::on_request_headers(&self.loaded, &NoRemoteKeys, &mut host, now) {
-            Step::Continue => Action::Continue,
-            Step::Responded => Action::Pause,
-            Step::WaitForKeys { provider } => match &self.loaded {
-                Loaded::Ready(cfg) => {
-                    match adapter::keys_unavailable(cfg, &mut host, provider, "not fetched") {
-                        Step::Continue => Action::Continue,
-                        _ => Action::Pause,
-                    }
-                }
-                Loaded::Broken(_) => Action::Pause,
-            },
-        }
+        let step = {
+            let r = rt.borrow();
+            let mut host = WasmHost {
+                kind: r.kind,
+                metrics: &r.metrics,
+            };
+            decide(&r, &mut host, now)
+        };
+        finish(rt, step, self.context_id, now, false)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod decision;
 pub mod headers;
 pub mod jwks;
+pub mod keyfetch;
 pub mod mint;
 pub mod path;
 pub mod reason;

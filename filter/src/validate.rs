@@ -8,14 +8,21 @@ use crate::reason::{Denial, Reason};
 use crate::text::{clip, is_header_value_safe};
 use crate::token::{self, Claims};
 use serde_json::Value;
+use std::rc::Rc;
 
 /// Keys of providers whose key set is fetched at run time.
 pub trait KeyStore {
-    fn keys(&self, provider: usize) -> Keys<'_>;
+    fn keys(&self, provider: usize) -> Keys;
+
+    /// A token names a `kid` this provider's keys lack: may the keys be
+    /// refreshed now (so the request should wait for them)? Rate-limited.
+    fn refresh_for_unknown_kid(&self, _provider: usize, _now: u64) -> bool {
+        false
+    }
 }
 
-pub enum Keys<'a> {
-    Ready(&'a KeySet),
+pub enum Keys {
+    Ready(Rc<KeySet>),
     /// The first fetch has not completed: hold the request.
     Pending,
     /// No key set could be obtained; the text says why.
@@ -26,7 +33,7 @@ pub enum Keys<'a> {
 pub struct NoRemoteKeys;
 
 impl KeyStore for NoRemoteKeys {
-    fn keys(&self, _provider: usize) -> Keys<'_> {
+    fn keys(&self, _provider: usize) -> Keys {
         Keys::Unavailable("keys fetched from a uri are not available here".into())
     }
 }
@@ -119,8 +126,8 @@ pub fn validate(
     check_time(provider, claims, now).map_err(|(r, m)| fail(r, m))?;
     check_audience(provider, claims).map_err(|m| fail(Reason::AudienceMismatch, m))?;
 
-    let keys: &KeySet = match &provider.keys {
-        KeySource::Inline(set) => set,
+    let keys: Rc<KeySet> = match &provider.keys {
+        KeySource::Inline(set) => Rc::clone(set),
         KeySource::Remote(_) => match store.keys(index) {
             Keys::Ready(set) => set,
             Keys::Pending => return Err(Failure::KeysPending { provider: index }),
@@ -148,6 +155,12 @@ pub fn validate(
         }
     }
     if tried == 0 {
+        // The issuer may have rotated in a key we have not fetched yet.
+        if matches!(provider.keys, KeySource::Remote(_))
+            && store.refresh_for_unknown_kid(index, now)
+        {
+            return Err(Failure::KeysPending { provider: index });
+        }
         return Err(fail(
             Reason::KeyNotFound,
             match &parsed.kid {

@@ -671,8 +671,18 @@ def tail(text: str, n: int = 60) -> str:
 class Envoy:
     """One Envoy process with one listener in front of the echo upstream."""
 
-    def __init__(self, name: str, filter_config, echo: EchoServer, wasm: str | None = None, envoy_bin: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        filter_config,
+        echo: EchoServer,
+        wasm: str | None = None,
+        envoy_bin: str | None = None,
+        concurrency: int = 1,
+        extra_clusters: list[dict] | None = None,
+    ):
         self.name = name
+        self.concurrency = concurrency
         self.echo = echo
         self.filter_config = filter_config
         self.wasm = wasm or find_wasm()
@@ -686,6 +696,7 @@ class Envoy:
         self.admin_port = None
         self.port = None
         bootstrap = envoy_bootstrap(self.wasm, filter_config, echo.port, self.access_log_path)
+        bootstrap["static_resources"]["clusters"].extend(extra_clusters or [])
         with open(self.config_path, "w") as f:
             # JSON is YAML; Envoy reads it as such.
             json.dump(bootstrap, f, indent=2)
@@ -698,7 +709,7 @@ class Envoy:
         cmd = [
             self.envoy_bin,
             "-c", self.config_path,
-            "--concurrency", "1",
+            "--concurrency", str(self.concurrency),
             "--use-dynamic-base-id",
             "-l", "info",
             "--log-path", self.log_path,
