@@ -1,6 +1,11 @@
 //! Fetch schedule, key rotation, outages, the kid-miss rate limit and the
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! lease that lets workers share one fetch — with an injected clock.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

@@ -1,0 +1,338 @@
+//! The `scopegate` binary as users and pipelines run it: exit codes, output
+//! formats, YAML input, and one-line errors for bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scopegate"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("scopegate runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn tmp(name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("scopegate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let p = dir.join(name);
+    std::fs::write(&p, contents).expect("write");
+    p
+}
+
+const EXAMPLE: &str = "envoy-example/scopegate.json";
+const CORP_KEY: &str = "envoy-example/keys/corp-rs256.pk8.pem";
+/// 2030-01-01T00:00:00Z: every time check uses `--now`, never the clock.
+const NOW: &str = "1893456000";
+
+fn mint(extra: &[&str]) -> String {
+    let mut args = vec![
+        "token",
+        "--key",
+        CORP_KEY,
+        "--kid",
+        "corp-2026",
+        "--iss",
+        "https://idp.example.com",
+        "--aud",
+        "payments-api",
+        "--now",
+        NOW,
+        "--ttl",
+        "600",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+fn explain(args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["explain", "--config", EXAMPLE, "--now", NOW];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    let code = out.status.code().unwrap_or(-1);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (code, v)
+}
+
+#[test]
+fn check_config_accepts_the_example() {
+    let out = run(&["check-config", EXAMPLE]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "ok\n");
+}
+
+#[test]
+fn check_config_prints_one_line_per_fault_with_its_path() {
+    let bad = tmp(
+        "bad.json",
+        r#"{"providers": [{"name": "corp", "issuer": "i", "jwks": {"uri": "https://i/k"}, "algorithms": ["HS256"]}],
+            "rules": [{"name": "r", "path": "/x", "scopes": "a"}], "mode": "strict"}"#,
+    );
+    let out = run(&["check-config", bad.to_str().unwrap_or_default()]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("/providers/0/algorithms/0: "));
+    assert_eq!(lines[1], "/rules/0/scopes: expected an array of strings");
+    assert!(lines[2].starts_with("/mode: expected one of"));
+}
+
+#[test]
+fn check_config_reads_yaml() {
+    let yaml = tmp(
+        "cfg.yaml",
+        "providers:\n  - name: corp\n    issuer: https://idp.example.com\n    jwks: {uri: 'https://idp.example.com/jwks', cluster: idp}\nrules:\n  - {name: read, methods: [GET], path: '/payments/**', scopes: ['payments:read']}\n",
+    );
+    let out = run(&["check-config", yaml.to_str().unwrap_or_default()]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "ok\n".to_string()),
+        "{}",
+        text(&out.stderr)
+    );
+    let bad = tmp("bad.yaml", "providers:\n  - name: corp\nrules: 3\n");
+    let out = run(&["check-config", bad.to_str().unwrap_or_default()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("/providers/0/issuer: required"));
+    assert!(text(&out.stdout).contains("/rules: expected an array of rules"));
+}
+
+#[test]
+fn explain_allows_with_identity_and_headers() {
+    let t = mint(&[
+        "--sub",
+        "svc-billing",
+        "--client-id",
+        "billing-batch",
+        "--scope",
+        "payments:read",
+        "--claim",
+        "tenant=acme",
+    ]);
+    let (code, v) = explain(&[
+        "--method",
+        "GET",
+        "--path",
+        "/payments//42/./?x=1",
+        "--token",
+        &t,
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["reason"], "allowed");
+    assert_eq!(v["rule"], "read");
+    assert_eq!(v["identity"]["subject"], "svc-billing");
+    assert_eq!(v["identity"]["client_id"], "billing-batch");
+    assert_eq!(v["identity"]["issuer"], "https://idp.example.com");
+    assert_eq!(
+        v["identity"]["scopes"],
+        serde_json::json!(["payments:read"])
+    );
+    assert_eq!(v["headers"]["x-identity-tenant"], "acme");
+    assert_eq!(v["headers"]["x-identity-scopes"], "payments:read");
+    assert_eq!(v["normalized_path"], "/payments/42/");
+    assert_eq!(v["forwarded_path"], "/payments/42/?x=1");
+}
+
+#[test]
+fn explain_denies_with_status_and_reason() {
+    let reader = mint(&["--scope", "payments:read", "--client-id", "billing-batch"]);
+    let cases: [(&str, &str, Option<&str>, &[&str], u64, &str); 5] = [
+        (
+            "POST",
+            "/payments/1/refunds",
+            Some(&reader),
+            &[],
+            403,
+            "insufficient_scope",
+        ),
+        ("GET", "/payments/1", None, &[], 401, "token_missing"),
+        (
+            "GET",
+            "/payments/%2e%2e%2fadmin",
+            Some(&reader),
+            &[],
+            400,
+            "request_malformed",
+        ),
+        (
+            "GET",
+            "/elsewhere",
+            Some(&reader),
+            &[],
+            403,
+            "route_not_allowed",
+        ),
+        (
+            "GET",
+            "/payments/1",
+            None,
+            &["--header", "Authorization: Bearer a.b.c"],
+            401,
+            "token_malformed",
+        ),
+    ];
+    for (method, path, token, headers, status, reason) in cases {
+        let mut args = vec!["--method", method, "--path", path];
+        if let Some(t) = token {
+            args.extend(["--token", t]);
+        }
+        args.extend_from_slice(headers);
+        let (code, v) = explain(&args);
+        assert_eq!(code, 0, "{path}");
+        assert_eq!(
+            (
+                v["decision"].as_str(),
+                v["status"].as_u64(),
+                v["reason"].as_str()
+            ),
+            (Some("deny"), Some(status), Some(reason)),
+            "{path}: {v}"
+        );
+        assert_eq!(
+            v["headers"],
+            serde_json::json!({}),
+            "no identity headers on a denial"
+        );
+    }
+}
+
+#[test]
+fn explain_uses_now_for_every_time_check() {
+    let t = mint(&["--scope", "payments:read"]);
+    let later = (NOW.parse::<u64>().unwrap_or(0) + 3600).to_string();
+    let out = run(&[
+        "explain",
+        "--config",
+        EXAMPLE,
+        "--method",
+        "GET",
+        "--path",
+        "/payments/1",
+        "--token",
+        &t,
+        "--now",
+        &later,
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(v["reason"], "token_expired");
+}
+
+#[test]
+fn explain_takes_remote_keys_from_files() {
+    let cfg = tmp(
+        "remote.json",
+        r#"{"providers": [{"name": "corp", "issuer": "https://idp.example.com", "jwks": {"uri": "https://idp.example.com/jwks", "cluster": "idp"}}],
+            "default_action": "authenticate"}"#,
+    );
+    let jwks = run(&["jwks", "--key", &format!("{CORP_KEY}=corp-2026")]);
+    let jwks_file = tmp("corp.jwks", &text(&jwks.stdout));
+    let t = mint(&[]);
+    let base = [
+        "explain",
+        "--config",
+        cfg.to_str().unwrap_or_default(),
+        "--method",
+        "GET",
+        "--path",
+        "/x",
+        "--token",
+        &t,
+        "--now",
+        NOW,
+    ];
+    let v: Value = serde_json::from_slice(&run(&base).stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        (v["status"].as_u64(), v["reason"].as_str()),
+        (Some(503), Some("jwks_unavailable"))
+    );
+    let spec = format!("corp={}", jwks_file.to_str().unwrap_or_default());
+    let mut with_keys = base.to_vec();
+    with_keys.extend(["--jwks", &spec]);
+    let v: Value = serde_json::from_slice(&run(&with_keys).stdout).unwrap_or(Value::Null);
+    assert_eq!(v["reason"], "allowed");
+}
+
+#[test]
+fn schema_prints_the_config_schema_file() {
+    let out = run(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let file = std::fs::read_to_string(root().join("config-schema/scopegate.schema.json"))
+        .unwrap_or_default();
+    assert_eq!(text(&out.stdout), file);
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let cases: [&[&str]; 8] = [
+        &[],
+        &["frobnicate"],
+        &["check-config"],
+        &["check-config", "/nonexistent/file.json"],
+        &["explain", "--config", EXAMPLE, "--method", "GET"],
+        &[
+            "explain", "--config", EXAMPLE, "--method", "GET", "--path", "/", "--now", "soon",
+        ],
+        &["token", "--key", "README.md"],
+        &["explain", "--bogus", "1"],
+    ];
+    for args in cases {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.starts_with("scopegate: "), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn explain_with_an_invalid_config_exits_2_with_the_faults() {
+    let bad = tmp("bad2.json", r#"{"providers": []}"#);
+    let out = run(&[
+        "explain",
+        "--config",
+        bad.to_str().unwrap_or_default(),
+        "--method",
+        "GET",
+        "--path",
+        "/",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/providers: required"));
+}
+
+#[test]
+fn token_and_jwks_round_trip_through_the_filter_core() {
+    let out = run(&["jwks", "--key", &format!("{CORP_KEY}=corp-2026")]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(v["keys"][0]["kid"], "corp-2026");
+    assert_eq!(v["keys"][0]["kty"], "RSA");
+    let t = mint(&["--alg", "PS256", "--scope", "payments:read"]);
+    let header: Value = serde_json::from_slice(
+        &scopegate::base64url::decode(t.split('.').next().unwrap_or_default().as_bytes())
+            .unwrap_or_default(),
+    )
+    .unwrap_or(Value::Null);
+    assert_eq!(header["alg"], "PS256");
+    let (_, v) = explain(&["--method", "GET", "--path", "/payments/1", "--token", &t]);
+    assert_eq!(v["reason"], "allowed");
+    let out = run(&["token", "--key", CORP_KEY, "--alg", "HS256"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("HMAC"));
+}
