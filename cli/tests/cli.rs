@@ -1,6 +1,11 @@
 //! The `scopegate` binary as users and pipelines run it: exit codes, output
 //! formats, YAML input, and one-line errors for bad input.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -150,7 +155,15 @@ fn explain_allows_with_identity_and_headers() {
 #[test]
 fn explain_denies_with_status_and_reason() {
     let reader = mint(&["--scope", "payments:read", "--client-id", "billing-batch"]);
-    let cases: [(&str, &str, Option<&str>, &[&str], u64, &str); 5] = [
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a [&'a str],
+        u64,
+        &'a str,
+    );
+    let cases: [Case; 5] = [
         (
             "POST",
             "/payments/1/refunds",
