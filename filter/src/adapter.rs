@@ -33,6 +33,18 @@ pub trait Host {
     fn count(&mut self, reason: Reason);
     fn log(&mut self, level: LogLevel, message: &str);
     fn source_address(&mut self) -> Option<String>;
+    /// The mTLS peer certificate of the downstream connection, if any.
+    fn peer_certificate(&mut self) -> Option<PeerCertificate> {
+        None
+    }
+}
+
+/// What the audit line records of an mTLS client certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerCertificate {
+    pub subject: Option<String>,
+    pub uri_sans: Vec<String>,
+    pub dns_sans: Vec<String>,
 }
 
 /// The configuration a filter instance runs with.
@@ -162,7 +174,8 @@ fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, 
     };
     if wanted {
         let source = host.source_address();
-        let line = audit::line(cfg, req, d, source.as_deref(), now);
+        let peer = host.peer_certificate();
+        let line = audit::line(cfg, req, d, source.as_deref(), peer.as_ref(), now);
         host.log(LogLevel::Info, &line);
     }
 }

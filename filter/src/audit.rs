@@ -2,6 +2,7 @@
 //! the token are JSON-escaped, so a claim cannot forge or split log lines; the
 //! token itself and the query string (where tokens sometimes travel) never appear.
 
+use crate::adapter::PeerCertificate;
 use crate::config::Config;
 use crate::decision::{Decision, Request};
 use crate::path;
@@ -12,6 +13,7 @@ pub fn line(
     req: &Request<'_>,
     d: &Decision,
     source: Option<&str>,
+    peer: Option<&PeerCertificate>,
     now: u64,
 ) -> String {
     let id = d.identity.as_ref();
@@ -28,7 +30,7 @@ pub fn line(
         .as_deref()
         .unwrap_or_else(|| path::split_query(req.path).0);
     let opt = |v: Option<&str>| v.map_or(Value::Null, |s| json!(s));
-    json!({
+    let mut line = json!({
         "audit": "scopegate",
         "time": rfc3339(now),
         "decision": if d.is_allowed() { "allow" } else { "deny" },
@@ -44,8 +46,14 @@ pub fn line(
         "path": crate::text::clip(path, 512),
         "source": opt(source),
         "mode": if cfg.mode == crate::config::Mode::DryRun { "dry_run" } else { "enforce" },
-    })
-    .to_string()
+    });
+    if let (Some(p), Some(obj)) = (peer, line.as_object_mut()) {
+        obj.insert(
+            "peer_certificate".into(),
+            json!({"subject": p.subject, "uri_sans": p.uri_sans, "dns_sans": p.dns_sans}),
+        );
+    }
+    line.to_string()
 }
 
 /// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).

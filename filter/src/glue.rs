@@ -141,11 +141,41 @@ struct Runtime {
     waiters: Vec<Waiter>,
 }
 
+/// The key store a decision sees. On hosts that cannot resume a held request
+/// from the root context (Kong), a request never waits: without keys it is
+/// answered 503 at once, and unknown `kid`s do not hold it for a refresh.
+enum Store<'a> {
+    Hold(&'a Fetcher),
+    NoHold(&'a Fetcher),
+    InlineOnly,
+}
+
+impl KeyStore for Store<'_> {
+    fn keys(&self, provider: usize) -> Keys {
+        match self {
+            Store::Hold(f) => f.keys(provider),
+            Store::NoHold(f) => match f.keys(provider) {
+                Keys::Pending => Keys::Unavailable("the key set is still being fetched".into()),
+                other => other,
+            },
+            Store::InlineOnly => crate::validate::NoRemoteKeys.keys(provider),
+        }
+    }
+
+    fn refresh_for_unknown_kid(&self, provider: usize, now: u64) -> bool {
+        match self {
+            Store::Hold(f) => f.refresh_for_unknown_kid(provider, now),
+            Store::NoHold(_) | Store::InlineOnly => false,
+        }
+    }
+}
+
 impl Runtime {
-    fn keys(&self) -> &dyn KeyStore {
-        match &self.fetcher {
-            Some(f) => f,
-            None => &crate::validate::NoRemoteKeys,
+    fn keys(&self) -> Store<'_> {
+        match (&self.fetcher, self.kind) {
+            (Some(f), HostKind::Envoy) => Store::Hold(f),
+            (Some(f), HostKind::Portable) => Store::NoHold(f),
+            (None, _) => Store::InlineOnly,
         }
     }
 
@@ -356,7 +386,7 @@ fn release_waiters(rt: &Rc<RefCell<Runtime>>, now: u64) {
 
 /// One decision for the request of the effective context.
 fn decide(r: &Runtime, host: &mut WasmHost<'_>, now_ms: u64) -> Step {
-    adapter::on_request_headers(&r.loaded, r.keys(), host, now_ms / 1000)
+    adapter::on_request_headers(&r.loaded, &r.keys(), host, now_ms / 1000)
 }
 
 /// Acts on a step: resume, hold, or nothing (a response was sent).
@@ -635,6 +665,32 @@ impl Host for WasmHost<'_> {
 
     fn log(&mut self, level: LogLevel, message: &str) {
         log(level, message);
+    }
+
+    fn peer_certificate(&mut self) -> Option<adapter::PeerCertificate> {
+        // Kong does not implement these properties (and logs an alert per read).
+        if self.kind != HostKind::Envoy {
+            return None;
+        }
+        let prop = |name: &str| {
+            hostcalls::get_property(vec!["connection", name])
+                .ok()
+                .flatten()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .filter(|v| !v.is_empty())
+        };
+        // `connection.mtls` is a 1-byte bool in Envoy.
+        let mtls = hostcalls::get_property(vec!["connection", "mtls"])
+            .ok()
+            .flatten();
+        if mtls.as_deref() != Some(&[1u8][..]) {
+            return None;
+        }
+        Some(adapter::PeerCertificate {
+            subject: prop("subject_peer_certificate"),
+            uri_sans: prop("uri_san_peer_certificate").into_iter().collect(),
+            dns_sans: prop("dns_san_peer_certificate").into_iter().collect(),
+        })
     }
 
     fn source_address(&mut self) -> Option<String> {

@@ -9,7 +9,7 @@
 
 mod support;
 
-use scopegate::adapter::{self, Host, Loaded, LogLevel, Step};
+use scopegate::adapter::{self, Host, Loaded, LogLevel, PeerCertificate, Step};
 use scopegate::reason::Reason;
 use scopegate::response::LocalResponse;
 use scopegate::validate::NoRemoteKeys;
@@ -27,6 +27,7 @@ struct FakeHost {
     properties: Vec<(String, String)>,
     counts: Vec<Reason>,
     logs: Vec<(LogLevel, String)>,
+    peer: Option<PeerCertificate>,
 }
 
 impl Host for FakeHost {
@@ -61,6 +62,9 @@ impl Host for FakeHost {
     }
     fn source_address(&mut self) -> Option<String> {
         Some("10.0.0.7:51000".into())
+    }
+    fn peer_certificate(&mut self) -> Option<PeerCertificate> {
+        self.peer.clone()
     }
 }
 
@@ -262,4 +266,30 @@ fn a_request_without_path_is_answered_not_trapped() {
         Step::Responded
     );
     assert_eq!(host.response.unwrap().status, 500);
+}
+
+#[test]
+fn audit_line_names_the_mtls_peer_when_there_is_one() {
+    let cfg = loaded(&base_config());
+    let mut host = request("GET", "/payments", &[]);
+    host.peer = Some(PeerCertificate {
+        subject: Some("CN=billing,O=corp".into()),
+        uri_sans: vec!["spiffe://corp/ns/billing/sa/batch".into()],
+        dns_sans: vec![],
+    });
+    adapter::on_request_headers(&cfg, &NoRemoteKeys, &mut host, NOW);
+    let audit: Value = serde_json::from_str(&host.logs[0].1).unwrap();
+    assert_eq!(audit["peer_certificate"]["subject"], "CN=billing,O=corp");
+    assert_eq!(
+        audit["peer_certificate"]["uri_sans"][0],
+        "spiffe://corp/ns/billing/sa/batch"
+    );
+
+    let mut plain = request("GET", "/payments", &[]);
+    adapter::on_request_headers(&cfg, &NoRemoteKeys, &mut plain, NOW);
+    let audit: Value = serde_json::from_str(&plain.logs[0].1).unwrap();
+    assert!(
+        audit.get("peer_certificate").is_none(),
+        "absent without mTLS"
+    );
 }

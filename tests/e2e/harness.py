@@ -592,7 +592,14 @@ def envoy_bootstrap(wasm: str | None, filter_config, echo_port: int, access_log:
                     "path": access_log,
                     "log_format": {
                         "text_format_source": {
-                            "inline_string": "%PROTOCOL% %REQ(:METHOD)% %REQ(X-E2E-ID)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n"
+                            "inline_string": "%PROTOCOL% %REQ(:METHOD)% %REQ(X-E2E-ID)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%"
+                            " decision=%FILTER_STATE(wasm.scopegate.decision:PLAIN)%"
+                            " reason=%FILTER_STATE(wasm.scopegate.reason:PLAIN)%"
+                            " rule=%FILTER_STATE(wasm.scopegate.rule:PLAIN)%"
+                            " subject=%FILTER_STATE(wasm.scopegate.subject:PLAIN)%"
+                            " client_id=%FILTER_STATE(wasm.scopegate.client_id:PLAIN)%"
+                            " issuer=%FILTER_STATE(wasm.scopegate.issuer:PLAIN)%"
+                            " scopes=%FILTER_STATE(wasm.scopegate.scopes:PLAIN)%\n"
                         }
                     },
                 },
