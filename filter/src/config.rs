@@ -270,8 +270,18 @@ fn string(cx: &mut Cx, v: &Value, path: &str) -> Option<String> {
     }
 }
 
+/// The items of an array. An empty object counts as an empty array: Kong
+/// serializes filter configuration with cjson, which writes `{}` for `[]`.
+fn array(v: &Value) -> Option<&[Value]> {
+    match v {
+        Value::Array(items) => Some(items),
+        Value::Object(m) if m.is_empty() => Some(&[]),
+        _ => None,
+    }
+}
+
 fn strings(cx: &mut Cx, v: &Value, path: &str, allow_empty: bool) -> Option<Vec<String>> {
-    let Some(items) = v.as_array() else {
+    let Some(items) = array(v) else {
         cx.err(path, "expected an array of strings");
         return None;
     };
@@ -504,7 +514,7 @@ impl std::ops::Deref for ProviderRead {
 }
 
 fn read_providers(cx: &mut Cx, v: &Value, path: &str) -> Vec<ProviderRead> {
-    let Some(items) = v.as_array() else {
+    let Some(items) = array(v) else {
         cx.err(path, "expected an array of providers");
         return Vec::new();
     };
@@ -773,7 +783,7 @@ fn split_uri(uri: &str) -> Option<(String, String)> {
 }
 
 fn read_token_sources(cx: &mut Cx, v: &Value, path: &str) -> Vec<TokenSource> {
-    let Some(items) = v.as_array() else {
+    let Some(items) = array(v) else {
         cx.err(path, "expected an array of token sources");
         return Vec::new();
     };
@@ -837,7 +847,7 @@ fn read_token_sources(cx: &mut Cx, v: &Value, path: &str) -> Vec<TokenSource> {
 }
 
 fn read_rules(cx: &mut Cx, v: &Value, path: &str, providers: &[&str]) -> Vec<Rule> {
-    let Some(items) = v.as_array() else {
+    let Some(items) = array(v) else {
         cx.err(path, "expected an array of rules");
         return Vec::new();
     };
@@ -1231,6 +1241,17 @@ mod tests {
             errors(&json!({})),
             ["/providers: required: at least one token provider"]
         );
+    }
+
+    #[test]
+    fn an_empty_object_stands_for_an_empty_array() {
+        let mut doc = base();
+        doc["rules"] = json!({});
+        doc["identity_headers"] = json!({"claims": {}});
+        let c = parse_value(&doc).expect("valid");
+        assert!(c.rules.is_empty());
+        doc["rules"] = json!({"a": 1});
+        assert_eq!(errors(&doc), ["/rules: expected an array of rules"]);
     }
 
     #[test]

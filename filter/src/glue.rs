@@ -36,10 +36,15 @@ enum HostKind {
     Portable,
 }
 
+/// Envoy is recognized by the WASI environment variable `SCOPEGATE_HOST=envoy`
+/// (Istio's WasmPlugin sets no vm_id but can set `vmConfig.env`), a non-empty
+/// `plugin_vm_id`, or a VM configuration. All are safe to read in Kong, which
+/// has none of them; any other host is treated as Kong.
 fn detect_host() -> HostKind {
     let non_empty =
         |r: Result<Option<Vec<u8>>, types::Status>| matches!(r, Ok(Some(v)) if !v.is_empty());
-    if non_empty(hostcalls::get_property(vec!["plugin_vm_id"]))
+    if std::env::var("SCOPEGATE_HOST").is_ok_and(|v| v.eq_ignore_ascii_case("envoy"))
+        || non_empty(hostcalls::get_property(vec!["plugin_vm_id"]))
         || non_empty(hostcalls::get_buffer(
             BufferType::VmConfiguration,
             0,
