@@ -3,6 +3,7 @@
 //! over the host so it runs natively in tests; `glue` is the proxy-wasm `Host`.
 
 use crate::audit;
+use crate::cache::TokenCache;
 use crate::config::{AuditLog, Config, Mode};
 use crate::decision::{self, Decision, Request, Verdict};
 use crate::headers;
@@ -71,6 +72,7 @@ pub enum Step {
 pub fn on_request_headers<H: Host>(
     loaded: &Loaded,
     keys: &dyn KeyStore,
+    cache: Option<&mut TokenCache>,
     host: &mut H,
     now: u64,
 ) -> Step {
@@ -113,7 +115,7 @@ pub fn on_request_headers<H: Host>(
         path,
         headers: &headers,
     };
-    let d = decision::decide(cfg, &req, keys, now);
+    let d = decision::decide_cached(cfg, &req, keys, cache, now);
     if let Verdict::KeysPending { provider } = d.verdict {
         return Step::WaitForKeys { provider };
     }

@@ -28,6 +28,8 @@ pub struct Config {
     pub audit_log: AuditLog,
     pub realm: String,
     pub max_token_bytes: usize,
+    /// Entries of the per-worker verified-token cache; 0 turns it off.
+    pub token_cache_size: usize,
     /// Things worth a log line that do not stop the configuration (skipped keys).
     pub warnings: Vec<String>,
 }
@@ -476,6 +478,10 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         .get("max_token_bytes")
         .and_then(|(v, p)| integer(cx, v, &p, 512, 65536))
         .map_or(DEFAULT_MAX_TOKEN_BYTES, |n| n as usize);
+    let token_cache_size = f
+        .get("token_cache_size")
+        .and_then(|(v, p)| integer(cx, v, &p, 0, 1_000_000))
+        .map_or(crate::cache::DEFAULT_CAPACITY, |n| n as usize);
     f.finish(cx);
 
     let warnings = providers
@@ -497,6 +503,7 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         audit_log,
         realm,
         max_token_bytes,
+        token_cache_size,
         warnings,
     })
 }

@@ -1,10 +1,12 @@
 //! The request decision: request facts + configuration + clock → verdict.
 //! Pure: no host, no clock, no I/O, so every gateway and the CLI share it.
 
+use crate::cache::TokenCache;
 use crate::config::{Access, Config, DefaultAction, Requirements, TokenSource};
 use crate::path;
 use crate::reason::{Denial, Reason};
 use crate::validate::{self, Failure, Identity, KeyStore};
+use std::rc::Rc;
 
 /// What the gateway tells us about a request.
 pub struct Request<'a> {
@@ -51,7 +53,7 @@ pub struct Decision {
     /// The provider named by the token's issuer, when configured.
     pub provider: Option<usize>,
     /// Set when the token verified, whether or not the rule was satisfied.
-    pub identity: Option<Identity>,
+    pub identity: Option<Rc<Identity>>,
     /// The normalized path, when the path was well-formed.
     pub normalized_path: Option<String>,
     /// The `:path` to forward, when normalization changed it.
@@ -101,6 +103,17 @@ impl Decision {
 }
 
 pub fn decide(cfg: &Config, req: &Request<'_>, store: &dyn KeyStore, now: u64) -> Decision {
+    decide_cached(cfg, req, store, None, now)
+}
+
+/// `decide`, with a verified-token cache (the filter's path).
+pub fn decide_cached(
+    cfg: &Config,
+    req: &Request<'_>,
+    store: &dyn KeyStore,
+    cache: Option<&mut TokenCache>,
+    now: u64,
+) -> Decision {
     let mut d = Decision::new(Reason::InternalError, Verdict::Allow);
 
     let (raw_path, query) = path::split_query(req.path);
@@ -159,7 +172,7 @@ pub fn decide(cfg: &Config, req: &Request<'_>, store: &dyn KeyStore, now: u64) -
     let Some((token, _)) = token else {
         return d.deny(Reason::TokenMissing, "a bearer token is required");
     };
-    let identity = match validate::validate(cfg, token, store, now) {
+    let identity = match validate::authenticate(cfg, token, store, cache, now) {
         Ok(id) => id,
         Err(Failure::KeysPending { provider }) => {
             d.provider = Some(provider);

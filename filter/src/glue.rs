@@ -5,6 +5,7 @@
 //! safe (see kong-example/README.md, "Host compatibility").
 
 use crate::adapter::{self, Host, Loaded, LogLevel, Step};
+use crate::cache::TokenCache;
 use crate::config::{self, Config};
 use crate::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
 use crate::reason::Reason;
@@ -80,6 +81,8 @@ struct Metrics {
     requests: Vec<(Reason, u32)>,
     /// Per provider index: (fetch_ok, fetch_failed).
     fetches: Vec<(usize, u32, u32)>,
+    /// Verified-token cache (hit, miss).
+    cache: Option<(u32, u32)>,
 }
 
 impl Metrics {
@@ -102,7 +105,18 @@ impl Metrics {
                 Some((i, ok, failed))
             })
             .collect();
-        Metrics { requests, fetches }
+        let cache = counter("scopegate.cache.hit").zip(counter("scopegate.cache.miss"));
+        Metrics {
+            requests,
+            fetches,
+            cache,
+        }
+    }
+
+    fn cache(&self, hit: bool) {
+        if let Some((h, m)) = self.cache {
+            let _ = hostcalls::increment_metric(if hit { h } else { m }, 1);
+        }
     }
 
     fn fetch(&self, provider: usize, ok: bool) {
@@ -144,6 +158,7 @@ struct Runtime {
     fetcher: Option<Fetcher>,
     store: Box<dyn SharedStore>,
     waiters: Vec<Waiter>,
+    cache: RefCell<TokenCache>,
 }
 
 /// The key store a decision sees. On hosts that cannot resume a held request
@@ -249,6 +264,10 @@ impl Root {
     }
 
     fn install(&mut self, loaded: Loaded) {
+        let cache_size = match &loaded {
+            Loaded::Ready(cfg) => cfg.token_cache_size,
+            Loaded::Broken(_) => 0,
+        };
         let (metrics, fetcher) = match &loaded {
             Loaded::Ready(cfg) => {
                 let metrics = if self.kind == HostKind::Envoy {
@@ -261,11 +280,14 @@ impl Root {
             }
             Loaded::Broken(_) => (Metrics::default(), None),
         };
-        let store: Box<dyn SharedStore> = match self.kind {
+        let mut store: Box<dyn SharedStore> = match self.kind {
             HostKind::Envoy => Box::new(HostStore),
             // Kong traps on shared data without a configured zone: fetch per worker.
             HostKind::Portable => Box::new(LocalStore::default()),
         };
+        if let Some(f) = &fetcher {
+            f.prepare(store.as_mut());
+        }
         if fetcher.is_some() && !self.ticking {
             // Kong traps on a second call: set the period once per root.
             let _ = hostcalls::set_tick_period(Duration::from_millis(TICK_MS));
@@ -278,6 +300,7 @@ impl Root {
             fetcher,
             store,
             waiters: Vec::new(),
+            cache: RefCell::new(TokenCache::new(cache_size)),
         })));
     }
 
@@ -391,7 +414,18 @@ fn release_waiters(rt: &Rc<RefCell<Runtime>>, now: u64) {
 
 /// One decision for the request of the effective context.
 fn decide(r: &Runtime, host: &mut WasmHost<'_>, now_ms: u64) -> Step {
-    adapter::on_request_headers(&r.loaded, &r.keys(), host, now_ms / 1000)
+    let Ok(mut cache) = r.cache.try_borrow_mut() else {
+        return adapter::on_request_headers(&r.loaded, &r.keys(), None, host, now_ms / 1000);
+    };
+    let (hits, misses) = (cache.hits, cache.misses);
+    let step =
+        adapter::on_request_headers(&r.loaded, &r.keys(), Some(&mut cache), host, now_ms / 1000);
+    if cache.hits > hits {
+        r.metrics.cache(true);
+    } else if cache.misses > misses {
+        r.metrics.cache(false);
+    }
+    step
 }
 
 /// Acts on a step: resume, hold, or nothing (a response was sent).

@@ -221,9 +221,8 @@ impl Fetcher {
         let worker = self.worker;
         for slot in &mut self.slots {
             let key = record_key(&slot.remote.uri);
-            let (mut rec, cas) = match store.get(&key) {
-                Some((bytes, cas)) => (Record::decode(&bytes), Some(cas)),
-                None => (Record::default(), None),
+            let Some((mut rec, cas)) = read_or_create(store, &key) else {
+                continue;
             };
             if rec.seq > slot.seen_seq {
                 slot.seen_seq = rec.seq;
@@ -303,6 +302,18 @@ impl Fetcher {
             }
         }
         (requests, events)
+    }
+
+    /// Creates the shared records that do not exist yet. Call when a
+    /// configuration is installed, before the first tick: every worker does
+    /// so at about the same time, so later lease writes can all be CAS writes.
+    pub fn prepare(&self, store: &mut dyn SharedStore) {
+        for slot in &self.slots {
+            let key = record_key(&slot.remote.uri);
+            if store.get(&key).is_none() {
+                store.set(&key, &Record::default().encode(), None);
+            }
+        }
     }
 
     /// The host accepted the call for `provider` with this call id.
@@ -434,6 +445,18 @@ impl KeyStore for Fetcher {
                 && now.saturating_mul(1000) >= s.fetched_ms.saturating_add(KID_MISS_MIN_INTERVAL_MS)
         })
     }
+}
+
+/// The record and its CAS token. A store cannot compare-and-swap on absence,
+/// so a missing record is first created empty (identical from any worker),
+/// and only CAS writes follow.
+fn read_or_create(store: &mut dyn SharedStore, key: &str) -> Option<(Record, Option<u32>)> {
+    if store.get(key).is_none() {
+        store.set(key, &Record::default().encode(), None);
+    }
+    store
+        .get(key)
+        .map(|(bytes, cas)| (Record::decode(&bytes), Some(cas)))
 }
 
 fn read(store: &dyn SharedStore, key: &str) -> (Record, Option<u32>) {

@@ -10,6 +10,7 @@ pub mod adapter;
 pub mod alg;
 pub mod audit;
 pub mod base64url;
+pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod decision;

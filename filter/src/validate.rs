@@ -2,6 +2,7 @@
 //! that spends the least on a bad token (structure, issuer, algorithm, time,
 //! audience, key selection, and only then the signature).
 
+use crate::cache::{self, Cached, TokenCache};
 use crate::config::{Config, KeySource, Provider};
 use crate::jwks::KeySet;
 use crate::reason::{Denial, Reason};
@@ -86,31 +87,119 @@ impl From<Denial> for Failure {
     }
 }
 
+/// Validates a token: structure, issuer, algorithm, time, audience, key and
+/// signature, then extracts the identity.
 pub fn validate(
     cfg: &Config,
     token: &str,
     store: &dyn KeyStore,
     now: u64,
 ) -> Result<Identity, Failure> {
-    let parsed = token::parse(token, cfg.max_token_bytes)?;
+    verify(cfg, token, store, now)
+        .map(|v| v.identity)
+        .map_err(|(f, _)| f)
+}
+
+/// Like `validate`, through a verified-token cache: a token seen before with
+/// the same key set is answered from the cache while it has not expired.
+pub fn authenticate(
+    cfg: &Config,
+    token: &str,
+    store: &dyn KeyStore,
+    cache: Option<&mut TokenCache>,
+    now: u64,
+) -> Result<Rc<Identity>, Failure> {
+    let Some(cache) = cache else {
+        return validate(cfg, token, store, now).map(Rc::new);
+    };
+    let key = cache::key(token);
+    let current_keys = |p: usize| -> Option<Rc<KeySet>> {
+        match &cfg.providers.get(p)?.keys {
+            KeySource::Inline(set) => Some(Rc::clone(set)),
+            KeySource::Remote(_) => match store.keys(p) {
+                Keys::Ready(set) => Some(set),
+                _ => None,
+            },
+        }
+    };
+    match cache.get(&key, current_keys, now) {
+        Some(Cached::Valid(id)) => return Ok(id),
+        Some(Cached::Invalid(denial)) => {
+            return Err(Failure::Denied {
+                provider: None,
+                denial,
+            })
+        }
+        None => {}
+    }
+    match verify(cfg, token, store, now) {
+        Ok(v) => {
+            let id = Rc::new(v.identity);
+            cache.insert(
+                key,
+                Cached::Valid(Rc::clone(&id)),
+                id.provider,
+                &v.keys,
+                v.valid_until,
+            );
+            Ok(id)
+        }
+        Err((failure, Some(bad))) => {
+            if let Failure::Denied { denial, .. } = &failure {
+                cache.insert(
+                    key,
+                    Cached::Invalid(denial.clone()),
+                    bad.provider,
+                    &bad.keys,
+                    bad.valid_until,
+                );
+            }
+            Err(failure)
+        }
+        Err((failure, None)) => Err(failure),
+    }
+}
+
+/// A token that passed every check, and what a cache needs to reuse it.
+struct Verified {
+    identity: Identity,
+    keys: Rc<KeySet>,
+    valid_until: u64,
+}
+
+/// A signature that did not verify: cacheable with the key set that refused it.
+struct BadSignature {
+    provider: usize,
+    keys: Rc<KeySet>,
+    valid_until: u64,
+}
+
+fn verify(
+    cfg: &Config,
+    token: &str,
+    store: &dyn KeyStore,
+    now: u64,
+) -> Result<Verified, (Failure, Option<BadSignature>)> {
+    let uncacheable = |f: Failure| (f, None);
+    let parsed = token::parse(token, cfg.max_token_bytes).map_err(|d| uncacheable(d.into()))?;
     let claims = &parsed.claims;
     let iss = claims
         .iss
         .as_deref()
-        .ok_or_else(|| deny(Reason::ClaimMissing, "token has no `iss` claim", None))?;
+        .ok_or_else(|| uncacheable(deny(Reason::ClaimMissing, "token has no `iss` claim", None)))?;
     let (index, provider) = cfg
         .providers
         .iter()
         .enumerate()
         .find(|(_, p)| p.issuer == iss)
         .ok_or_else(|| {
-            deny(
+            uncacheable(deny(
                 Reason::IssuerUnknown,
                 format!("token issuer \"{}\" is not trusted here", clip(iss, 80)),
                 None,
-            )
+            ))
         })?;
-    let fail = |reason, message: String| deny(reason, message, Some(index));
+    let fail = |reason, message: String| (deny(reason, message, Some(index)), None);
 
     if !provider.algorithms.contains(parsed.alg) {
         return Err(fail(
@@ -130,7 +219,7 @@ pub fn validate(
         KeySource::Inline(set) => Rc::clone(set),
         KeySource::Remote(_) => match store.keys(index) {
             Keys::Ready(set) => set,
-            Keys::Pending => return Err(Failure::KeysPending { provider: index }),
+            Keys::Pending => return Err(uncacheable(Failure::KeysPending { provider: index })),
             Keys::Unavailable(why) => {
                 return Err(fail(
                     Reason::JwksUnavailable,
@@ -159,7 +248,7 @@ pub fn validate(
         if matches!(provider.keys, KeySource::Remote(_))
             && store.refresh_for_unknown_kid(index, now)
         {
-            return Err(Failure::KeysPending { provider: index });
+            return Err(uncacheable(Failure::KeysPending { provider: index }));
         }
         return Err(fail(
             Reason::KeyNotFound,
@@ -177,16 +266,35 @@ pub fn validate(
             },
         ));
     }
+    // Until then a verdict about this token and these keys stays true.
+    let valid_until = claims
+        .exp
+        .unwrap_or(0)
+        .saturating_add(provider.clock_skew_s);
     if !verified {
-        return Err(fail(
+        let (failure, _) = fail(
             Reason::SignatureInvalid,
             format!(
                 "signature does not verify with provider \"{}\"'s key",
                 provider.name
             ),
+        );
+        return Err((
+            failure,
+            Some(BadSignature {
+                provider: index,
+                keys,
+                valid_until,
+            }),
         ));
     }
-    identity(cfg, index, provider, &parsed.claims).map_err(|m| fail(Reason::TokenMalformed, m))
+    let identity = identity(cfg, index, provider, &parsed.claims)
+        .map_err(|m| fail(Reason::TokenMalformed, m))?;
+    Ok(Verified {
+        identity,
+        keys,
+        valid_until,
+    })
 }
 
 fn check_time(p: &Provider, c: &Claims, now: u64) -> Result<(), (Reason, String)> {

@@ -103,7 +103,8 @@ fn allowed_request_gets_identity_and_loses_spoofed_headers() {
             ("x-http-method-override", "DELETE"),
         ],
     );
-    let step = adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, &mut host, NOW);
+    let step =
+        adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, None, &mut host, NOW);
     assert_eq!(step, Step::Continue);
     assert!(host.response.is_none());
     assert_eq!(
@@ -139,7 +140,8 @@ fn denied_request_gets_an_rfc6750_answer_and_an_audit_line() {
         "/payments/7/refunds",
         &[("authorization", &format!("Bearer {t}"))],
     );
-    let step = adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, &mut host, NOW);
+    let step =
+        adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, None, &mut host, NOW);
     assert_eq!(step, Step::Responded);
     let r = host.response.as_ref().unwrap();
     assert_eq!(r.status, 403);
@@ -169,7 +171,7 @@ fn each_denial_class_has_its_status_and_challenge() {
     let cfg = loaded(&base_config());
     let run = |extra: &[(&str, &str)], path: &str| {
         let mut host = request("GET", path, extra);
-        adapter::on_request_headers(&cfg, &NoRemoteKeys, &mut host, NOW);
+        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, &mut host, NOW);
         host.response.unwrap()
     };
     let r = run(&[], "/payments");
@@ -202,7 +204,7 @@ fn dry_run_lets_denials_through_but_still_strips_and_reports() {
     let cfg = loaded(&doc);
     let mut host = request("GET", "/admin/x", &[("x-identity-subject", "root")]);
     assert_eq!(
-        adapter::on_request_headers(&cfg, &NoRemoteKeys, &mut host, NOW),
+        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, &mut host, NOW),
         Step::Continue
     );
     assert!(host.response.is_none());
@@ -219,7 +221,7 @@ fn dry_run_lets_denials_through_but_still_strips_and_reports() {
     let t = format!("Bearer {}", rs256(&claims("payments:read")));
     let mut host = request("GET", "/admin/x", &[("authorization", &t)]);
     assert_eq!(
-        adapter::on_request_headers(&cfg, &NoRemoteKeys, &mut host, NOW),
+        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, &mut host, NOW),
         Step::Continue
     );
     assert_eq!(host.counts, [Reason::ClientNotAllowed]);
@@ -234,7 +236,7 @@ fn forward_token_false_removes_the_credential() {
     doc["forward_token"] = json!(false);
     let t = format!("Bearer {}", rs256(&claims("payments:read")));
     let mut host = request("GET", "/payments", &[("authorization", &t)]);
-    adapter::on_request_headers(&loaded(&doc), &NoRemoteKeys, &mut host, NOW);
+    adapter::on_request_headers(&loaded(&doc), &NoRemoteKeys, None, &mut host, NOW);
     assert!(host.removed.contains(&"authorization".to_string()));
 }
 
@@ -243,7 +245,7 @@ fn broken_configuration_fails_closed_with_a_500() {
     let broken = Loaded::Broken(Rc::new(vec!["/rules/0/path: required".into()]));
     let mut host = request("GET", "/healthz", &[]);
     assert_eq!(
-        adapter::on_request_headers(&broken, &NoRemoteKeys, &mut host, NOW),
+        adapter::on_request_headers(&broken, &NoRemoteKeys, None, &mut host, NOW),
         Step::Responded
     );
     let r = host.response.unwrap();
@@ -262,7 +264,7 @@ fn a_request_without_path_is_answered_not_trapped() {
         ..FakeHost::default()
     };
     assert_eq!(
-        adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, &mut host, NOW),
+        adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, None, &mut host, NOW),
         Step::Responded
     );
     assert_eq!(host.response.unwrap().status, 500);
@@ -277,7 +279,7 @@ fn audit_line_names_the_mtls_peer_when_there_is_one() {
         uri_sans: vec!["spiffe://corp/ns/billing/sa/batch".into()],
         dns_sans: vec![],
     });
-    adapter::on_request_headers(&cfg, &NoRemoteKeys, &mut host, NOW);
+    adapter::on_request_headers(&cfg, &NoRemoteKeys, None, &mut host, NOW);
     let audit: Value = serde_json::from_str(&host.logs[0].1).unwrap();
     assert_eq!(audit["peer_certificate"]["subject"], "CN=billing,O=corp");
     assert_eq!(
@@ -286,7 +288,7 @@ fn audit_line_names_the_mtls_peer_when_there_is_one() {
     );
 
     let mut plain = request("GET", "/payments", &[]);
-    adapter::on_request_headers(&cfg, &NoRemoteKeys, &mut plain, NOW);
+    adapter::on_request_headers(&cfg, &NoRemoteKeys, None, &mut plain, NOW);
     let audit: Value = serde_json::from_str(&plain.logs[0].1).unwrap();
     assert!(
         audit.get("peer_certificate").is_none(),

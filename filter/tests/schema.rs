@@ -145,10 +145,9 @@ fn schema_defaults_match_the_parser() {
     assert_eq!(props["forward_token"]["default"], true);
     assert!(c.forward_token);
     assert_eq!(props["realm"]["default"], config::DEFAULT_REALM);
-    assert_eq!(
-        props["max_token_bytes"]["default"],
-        config::DEFAULT_MAX_TOKEN_BYTES
-    );
+    assert_eq!(props["max_token_bytes"]["default"], c.max_token_bytes);
+    assert_eq!(props["token_cache_size"]["default"], c.token_cache_size);
+    assert_eq!(c.realm, config::DEFAULT_REALM);
     let p = &c.providers[0];
     assert_eq!(
         s["definitions"]["provider"]["properties"]["clock_skew_s"]["default"],
