@@ -21,6 +21,7 @@ pub mod mint;
 pub mod path;
 pub mod reason;
 pub mod response;
+pub mod rsa;
 pub mod rules;
 pub mod text;
 pub mod token;

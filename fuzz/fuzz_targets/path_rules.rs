@@ -1,0 +1,45 @@
+//! Any request target and rule pattern: normalization is idempotent and
+//! leaves nothing a server could read as another path; matching never panics;
+//! a decision without a token never allows a protected route.
+#![no_main]
+
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+use scopegate::decision::{decide, Request};
+use scopegate::path;
+use scopegate::reason::Reason;
+use scopegate::rules::PathPattern;
+use scopegate::validate::NoRemoteKeys;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let (target, pattern) = text.split_once('\n').unwrap_or((&text, "/payments/**"));
+    let (raw, _query) = path::split_query(target);
+    if let Ok(n) = path::normalize(raw) {
+        assert_eq!(path::normalize(&n).as_deref(), Ok(n.as_str()), "not idempotent: {raw:?}");
+        assert!(n.starts_with('/'));
+        assert!(!n.contains("//"), "{n:?}");
+        for seg in path::segments(&n) {
+            assert!(seg != "." && seg != "..", "{n:?}");
+        }
+        let lower = n.to_ascii_lowercase();
+        for bad in ["%2f", "%5c", "%00", "%2e", "\\", ";"] {
+            assert!(!lower.contains(bad), "{n:?} contains {bad}");
+        }
+        if let Ok(p) = PathPattern::parse(pattern) {
+            let _ = p.matches(&n);
+        }
+    }
+    for method in ["GET", "POST", "DELETE"] {
+        let d = decide(common::config(), &Request { method, path: target, headers: &[] }, &NoRemoteKeys, 1_800_000_000);
+        assert!(
+            matches!(d.reason, Reason::PublicRoute | Reason::TokenMissing | Reason::RequestMalformed | Reason::RouteNotAllowed),
+            "{method} {target:?}: {:?}",
+            d.reason
+        );
+        if d.reason == Reason::PublicRoute {
+            assert_eq!(d.normalized_path.as_deref(), Some("/healthz"));
+        }
+    }
+});
