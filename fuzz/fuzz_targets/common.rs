@@ -3,11 +3,18 @@
 use scopegate::config::{self, Config};
 use scopegate::mint::SigningKey;
 use serde_json::json;
-use std::sync::OnceLock;
+
+thread_local! {
+    // The configuration holds `Rc`s: one per (fuzzing) thread, built once.
+    static CFG: &'static Config = Box::leak(Box::new(build()));
+}
 
 pub fn config() -> &'static Config {
-    static CFG: OnceLock<Config> = OnceLock::new();
-    CFG.get_or_init(|| {
+    CFG.with(|c| *c)
+}
+
+fn build() -> Config {
+    {
         let key = |pem: &[u8], kid: &str| match SigningKey::from_pkcs8(pem) {
             Ok(k) => k.public_jwk(Some(kid)),
             Err(e) => panic!("fixture key: {e}"),
@@ -38,5 +45,5 @@ pub fn config() -> &'static Config {
             Ok(c) => c,
             Err(e) => panic!("fixture config: {e:?}"),
         }
-    })
+    }
 }
