@@ -7,6 +7,7 @@
 use crate::adapter::{self, Host, Loaded, LogLevel, Step};
 use crate::cache::TokenCache;
 use crate::config::{self, Config};
+use crate::hostcall;
 use crate::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
 use crate::reason::Reason;
 use crate::response::LocalResponse;
@@ -72,7 +73,7 @@ fn log(level: LogLevel, message: &str) {
         LogLevel::Warn => types::LogLevel::Warn,
         LogLevel::Error => types::LogLevel::Error,
     };
-    let _ = hostcalls::log(level, message);
+    hostcall::log(level, message);
 }
 
 /// Counter ids, defined once per configuration (Envoy only).
@@ -115,13 +116,13 @@ impl Metrics {
 
     fn cache(&self, hit: bool) {
         if let Some((h, m)) = self.cache {
-            let _ = hostcalls::increment_metric(if hit { h } else { m }, 1);
+            let _ = hostcall::increment_metric(if hit { h } else { m }, 1);
         }
     }
 
     fn fetch(&self, provider: usize, ok: bool) {
         if let Some((_, ok_id, failed_id)) = self.fetches.iter().find(|(p, _, _)| *p == provider) {
-            let _ = hostcalls::increment_metric(if ok { *ok_id } else { *failed_id }, 1);
+            let _ = hostcall::increment_metric(if ok { *ok_id } else { *failed_id }, 1);
         }
     }
 }
@@ -484,8 +485,9 @@ impl Context for Root {
             return;
         };
         let now = now_ms();
-        // Bytes, not strings: the SDK's string variant panics on non-UTF-8 values.
-        let headers = self.get_http_call_response_headers_bytes();
+        // Bytes, not strings, and decoded without panics: the issuer's
+        // response is untrusted input.
+        let headers = hostcall::header_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
         let header = |name: &str| {
             headers
                 .iter()
@@ -495,8 +497,7 @@ impl Context for Root {
         let status = header(":status").and_then(|s| s.parse::<u16>().ok());
         let cache_control = header("cache-control");
         let body = if body_size > 0 {
-            self.get_http_call_response_body(0, body_size)
-                .unwrap_or_default()
+            hostcall::buffer(BufferType::HttpCallResponseBody, 0, body_size).unwrap_or_default()
         } else {
             Vec::new()
         };
@@ -657,7 +658,7 @@ impl Host for WasmHost<'_> {
     fn request_headers(&mut self) -> Vec<(String, String)> {
         // Bytes, not strings: the SDK's string variant panics on a header
         // value that is not UTF-8, and header values are attacker-controlled.
-        hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+        hostcall::header_map(MapType::HttpRequestHeaders)
             .unwrap_or_default()
             .into_iter()
             .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
@@ -665,18 +666,18 @@ impl Host for WasmHost<'_> {
     }
 
     fn remove_request_header(&mut self, name: &str) {
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+        let _ = hostcall::remove_header(MapType::HttpRequestHeaders, name);
     }
 
     fn set_request_header(&mut self, name: &str, value: &str) {
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+        let _ = hostcall::set_header(MapType::HttpRequestHeaders, name, value);
     }
 
     fn set_path(&mut self, path: &str) {
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, ":path", Some(path));
+        let _ = hostcall::set_header(MapType::HttpRequestHeaders, ":path", path);
         if self.kind == HostKind::Envoy {
             // Envoy >= 1.33 keeps the route chosen for the old path unless asked.
-            let _ = hostcalls::call_foreign_function("clear_route_cache", None);
+            let _ = hostcall::call_foreign_function("clear_route_cache", &[]);
         }
     }
 
@@ -686,19 +687,19 @@ impl Host for WasmHost<'_> {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let _ = hostcalls::send_http_response(r.status, headers, Some(r.body.as_bytes()));
+        let _ = hostcall::send_response(r.status, &headers, r.body.as_bytes());
     }
 
     fn set_property(&mut self, key: &str, value: &str) {
         // Kong refuses unknown property keys with a status the SDK panics on.
         if self.kind == HostKind::Envoy && !value.is_empty() {
-            let _ = hostcalls::set_property(vec![key], Some(value.as_bytes()));
+            let _ = hostcall::set_property(key, value.as_bytes());
         }
     }
 
     fn count(&mut self, reason: Reason) {
         if let Some((_, id)) = self.metrics.requests.iter().find(|(r, _)| *r == reason) {
-            let _ = hostcalls::increment_metric(*id, 1);
+            let _ = hostcall::increment_metric(*id, 1);
         }
     }
 
@@ -712,16 +713,12 @@ impl Host for WasmHost<'_> {
             return None;
         }
         let prop = |name: &str| {
-            hostcalls::get_property(vec!["connection", name])
-                .ok()
-                .flatten()
+            hostcall::property(&["connection", name])
                 .map(|v| String::from_utf8_lossy(&v).into_owned())
                 .filter(|v| !v.is_empty())
         };
         // `connection.mtls` is a 1-byte bool in Envoy.
-        let mtls = hostcalls::get_property(vec!["connection", "mtls"])
-            .ok()
-            .flatten();
+        let mtls = hostcall::property(&["connection", "mtls"]);
         if mtls.as_deref() != Some(&[1u8][..]) {
             return None;
         }
@@ -733,9 +730,6 @@ impl Host for WasmHost<'_> {
     }
 
     fn source_address(&mut self) -> Option<String> {
-        hostcalls::get_property(vec!["source", "address"])
-            .ok()
-            .flatten()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
+        hostcall::property(&["source", "address"]).map(|v| String::from_utf8_lossy(&v).into_owned())
     }
 }

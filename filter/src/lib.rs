@@ -26,9 +26,12 @@ pub mod rules;
 pub mod text;
 pub mod token;
 pub mod validate;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;
+#[cfg(target_arch = "wasm32")]
+mod hostcall;
 
 pub use config::Config;
 pub use decision::{decide, Decision, Request};

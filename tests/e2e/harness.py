@@ -19,6 +19,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import site
@@ -539,6 +540,53 @@ def http1_request(
         conn.close()
 
 
+def _as_bytes(v) -> bytes:
+    return v if isinstance(v, bytes) else str(v).encode("latin-1")
+
+
+def http1_raw_request(
+    port: int,
+    method,
+    target,
+    headers=None,
+    body: bytes | None = None,
+    echo: EchoServer | None = None,
+    marker: bool = True,
+    timeout: float = 10.0,
+) -> Response:
+    """Send one HTTP/1.1 request assembled byte for byte: the request target
+    and header values may hold anything (spaces, controls, non-ASCII, CR/LF)
+    that http.client refuses to send; str arguments are sent as latin-1.
+    Raises ConnectionError when Envoy closes the connection without a response."""
+    import socket
+
+    hdrs = _header_list(headers)
+    mark = None
+    if marker:
+        mark = uuid.uuid4().hex
+        hdrs.append((MARKER_HEADER, mark))
+    if not any(_as_bytes(k).lower() == b"host" for k, _ in hdrs):
+        hdrs.insert(0, ("Host", "gateway.test"))
+    if body is not None:
+        hdrs.append(("Content-Length", str(len(body))))
+    hdrs.append(("Connection", "close"))
+    raw = _as_bytes(method) + b" " + _as_bytes(target) + b" HTTP/1.1\r\n"
+    raw += b"".join(_as_bytes(k) + b": " + _as_bytes(v) + b"\r\n" for k, v in hdrs)
+    raw += b"\r\n" + (body or b"")
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        sock.sendall(raw)
+        resp = http.client.HTTPResponse(sock, method=_as_bytes(method).decode("latin-1"))
+        try:
+            resp.begin()
+        except (http.client.RemoteDisconnected, http.client.BadStatusLine) as e:
+            raise ConnectionError(f"envoy closed the connection without a response: {e!r}")
+        data = resp.read()
+        return Response(resp.status, Headers(resp.getheaders()), data, mark, echo)
+    finally:
+        sock.close()
+
+
 # --------------------------------------------------------------------------
 # Envoy
 # --------------------------------------------------------------------------
@@ -870,6 +918,13 @@ class Envoy:
     def get(self, target, token=None, headers=None, **kw) -> Response:
         return self.request("GET", target, headers=headers, token=token, **kw)
 
+    def raw_request(self, method, target, headers=None, body=None, token=None, marker=True, timeout=10.0) -> Response:
+        """HTTP/1.1 with the target and headers sent byte for byte (see http1_raw_request)."""
+        hdrs = _header_list(headers)
+        if token is not None:
+            hdrs.append(("Authorization", b"Bearer " + _as_bytes(token)))
+        return http1_raw_request(self.port, method, target, hdrs, body, echo=self.echo, marker=marker, timeout=timeout)
+
     def h2_request(self, method, target, headers=None, body=None, token=None, timeout=10.0) -> Response:
         from h2client import h2c_request  # local import: only the HTTP/2 tests need it
 
@@ -948,3 +1003,306 @@ def expect_authenticated(resp: Response, subject: str = "svc-billing") -> dict:
     up = expect_allowed(resp)
     assert up["headers"].get("x-identity-subject") == [subject], up["headers"]
     return up
+
+
+# --------------------------------------------------------------------------
+# A YAML subset, for reading the repository's example files
+# --------------------------------------------------------------------------
+#
+# The suite installs no YAML library, but the examples (Envoy bootstraps, the
+# ECDS resource, Kong declarative files, the Istio WasmPlugin) are YAML. This
+# reads the subset they are written in: block mappings and sequences (also
+# "- key: value" items and sequences at their key's indentation), comments,
+# plain / single- / double-quoted scalars, single-line flow collections, and
+# literal block scalars (| and |-). Anything else raises YamlSubsetError, so an
+# example that outgrows the subset fails loudly instead of being misread.
+# (`scopegate check-config` reads the same configurations with a full YAML
+# parser; test_examples.py runs it on the raw text too.)
+
+
+class YamlSubsetError(ValueError):
+    pass
+
+
+_YAML_INT = re.compile(r"^[-+]?[0-9]+$")
+_YAML_FLOAT = re.compile(r"^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$")
+
+
+def _yaml_strip_comment(line: str) -> str:
+    quote = None
+    for i, c in enumerate(line):
+        if quote:
+            if c == "\\" and quote == '"':
+                continue
+            if c == quote and not (quote == '"' and i > 0 and line[i - 1] == "\\"):
+                quote = None
+        elif c in "'\"" and (i == 0 or line[i - 1] in " \t[{,:"):
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
+            return line[:i].rstrip()
+    return line.rstrip()
+
+
+def _yaml_plain(text: str):
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    if _YAML_INT.match(text):
+        return int(text)
+    if _YAML_FLOAT.match(text):
+        return float(text)
+    if text[0] in "&*!%@`|>":
+        raise YamlSubsetError(f"unsupported YAML scalar {text!r}")
+    return text
+
+
+class _YamlInline:
+    """One line's value: a scalar or a single-line flow collection."""
+
+    def __init__(self, text: str):
+        self.s = text
+        self.i = 0
+
+    def _ws(self):
+        while self.i < len(self.s) and self.s[self.i] in " \t":
+            self.i += 1
+
+    def _peek(self) -> str:
+        return self.s[self.i : self.i + 1]
+
+    def parse(self):
+        v = self.value("")
+        self._ws()
+        if self.i != len(self.s):
+            raise YamlSubsetError(f"unexpected text after value: {self.s!r}")
+        return v
+
+    def value(self, stops: str):
+        self._ws()
+        c = self._peek()
+        if c == "[":
+            self.i += 1
+            items = []
+            self._ws()
+            if self._peek() == "]":
+                self.i += 1
+                return items
+            while True:
+                items.append(self.value(",]"))
+                self._ws()
+                c = self._peek()
+                self.i += 1
+                if c == "]":
+                    return items
+                if c != ",":
+                    raise YamlSubsetError(f"bad flow sequence: {self.s!r}")
+        if c == "{":
+            self.i += 1
+            out = {}
+            self._ws()
+            if self._peek() == "}":
+                self.i += 1
+                return out
+            while True:
+                key = self.value(":,}")
+                self._ws()
+                if self._peek() != ":":
+                    raise YamlSubsetError(f"bad flow mapping: {self.s!r}")
+                self.i += 1
+                out[key] = self.value(",}")
+                self._ws()
+                c = self._peek()
+                self.i += 1
+                if c == "}":
+                    return out
+                if c != ",":
+                    raise YamlSubsetError(f"bad flow mapping: {self.s!r}")
+        if c in ("'", '"'):
+            return self.quoted()
+        start = self.i
+        while self.i < len(self.s):
+            c = self.s[self.i]
+            # ":" ends a plain key only when a space, the end or a flow
+            # indicator follows (so "payments:read" stays one scalar).
+            if c in stops and (c != ":" or self.s[self.i + 1 : self.i + 2] in ("", " ", ",", "}", "]")):
+                break
+            self.i += 1
+        return _yaml_plain(self.s[start : self.i].strip())
+
+    def quoted(self) -> str:
+        q = self.s[self.i]
+        start = self.i
+        j = self.i + 1
+        if q == "'":
+            out = []
+            while True:
+                k = self.s.find("'", j)
+                if k < 0:
+                    raise YamlSubsetError(f"unterminated string: {self.s!r}")
+                if self.s[k + 1 : k + 2] == "'":
+                    out.append(self.s[j : k + 1])
+                    j = k + 2
+                    continue
+                out.append(self.s[j:k])
+                self.i = k + 1
+                return "".join(out)
+        while j < len(self.s):
+            if self.s[j] == "\\":
+                j += 2
+                continue
+            if self.s[j] == '"':
+                self.i = j + 1
+                try:
+                    return json.loads(self.s[start : self.i])
+                except ValueError as e:
+                    raise YamlSubsetError(f"unsupported escape in {self.s!r}: {e}")
+            j += 1
+        raise YamlSubsetError(f"unterminated string: {self.s!r}")
+
+
+def _yaml_split_key(text: str):
+    """(key, rest) when `text` is "key: rest" / "key:", else None."""
+    p = _YamlInline(text)
+    if text[:1] in ("[", "{"):
+        return None
+    if text[:1] in ("'", '"'):
+        key = p.quoted()
+        p._ws()
+        if p._peek() != ":":
+            return None
+        return key, text[p.i + 1 :].strip()
+    m = re.match(r"^([^\s:#][^:]*?|[^\s#]*?[^\s:]):(?: +(.*))?$", text)
+    if not m:
+        return None
+    return _yaml_plain(m.group(1).strip()), (m.group(2) or "").strip()
+
+
+class _YamlBlock:
+    def __init__(self, text: str):
+        self.raw = text.splitlines()
+        self.lines = []  # (line number, indent, text without comment)
+        for n, line in enumerate(self.raw):
+            if "\t" in line[: len(line) - len(line.lstrip())]:
+                raise YamlSubsetError(f"line {n + 1}: tab indentation")
+            stripped = _yaml_strip_comment(line)
+            if stripped.strip() in ("", "---"):
+                continue
+            self.lines.append((n, len(stripped) - len(stripped.lstrip(" ")), stripped.strip()))
+        self.pos = 0
+
+    def peek(self):
+        return self.lines[self.pos] if self.pos < len(self.lines) else None
+
+    def document(self):
+        first = self.peek()
+        if first is None:
+            return None
+        value = self.node(first[1])
+        if self.peek() is not None:
+            raise YamlSubsetError(f"line {self.peek()[0] + 1}: unexpected indentation")
+        return value
+
+    def node(self, indent: int, text: str | None = None):
+        n, _, line = self.peek()
+        text = line if text is None else text
+        if text == "-" or text.startswith("- "):
+            return self.sequence(indent)
+        if _yaml_split_key(text) is not None:
+            return self.mapping(indent, text)
+        self.pos += 1
+        return self.inline(text, n, indent)
+
+    def inline(self, text: str, n: int, indent: int):
+        if text in ("|", "|-"):
+            return self.literal(n, indent, keep_newline=text == "|")
+        if text[:1] in ("|", ">"):
+            raise YamlSubsetError(f"line {n + 1}: unsupported block scalar {text!r}")
+        return _YamlInline(text).parse()
+
+    def literal(self, n: int, indent: int, keep_newline: bool) -> str:
+        body = []
+        m = n + 1
+        while m < len(self.raw):
+            line = self.raw[m]
+            if line.strip() and len(line) - len(line.lstrip(" ")) <= indent:
+                break
+            body.append(line)
+            m += 1
+        while body and not body[-1].strip():
+            body.pop()
+        width = min((len(l) - len(l.lstrip(" ")) for l in body if l.strip()), default=0)
+        text = "\n".join(l[width:] for l in body) + ("\n" if keep_newline and body else "")
+        while self.pos < len(self.lines) and self.lines[self.pos][0] < m:
+            self.pos += 1
+        return text
+
+    def value_after(self, n: int, indent: int, rest: str, seq_indent_ok: bool):
+        if rest:
+            return self.inline(rest, n, indent)
+        nxt = self.peek()
+        if nxt is None:
+            return None
+        if nxt[1] > indent:
+            return self.node(nxt[1])
+        if seq_indent_ok and nxt[1] == indent and (nxt[2] == "-" or nxt[2].startswith("- ")):
+            return self.sequence(indent)
+        return None
+
+    def mapping(self, indent: int, first_text: str | None = None):
+        out = {}
+        text = first_text
+        while True:
+            n, ind, line = self.peek()
+            if text is None:
+                text = line
+            kv = _yaml_split_key(text)
+            if kv is None:
+                raise YamlSubsetError(f"line {n + 1}: expected 'key: value', got {text!r}")
+            key, rest = kv
+            if key in out:
+                raise YamlSubsetError(f"line {n + 1}: duplicate key {key!r}")
+            self.pos += 1
+            out[key] = self.value_after(n, indent, rest, seq_indent_ok=True)
+            text = None
+            nxt = self.peek()
+            if nxt is None or nxt[1] < indent:
+                return out
+            if nxt[1] > indent:
+                raise YamlSubsetError(f"line {nxt[0] + 1}: unexpected indentation")
+            if nxt[2] == "-" or nxt[2].startswith("- "):
+                return out  # the enclosing indentless sequence goes on
+
+    def sequence(self, indent: int):
+        out = []
+        while True:
+            nxt = self.peek()
+            if nxt is None or nxt[1] != indent or not (nxt[2] == "-" or nxt[2].startswith("- ")):
+                if nxt is not None and nxt[1] > indent:
+                    raise YamlSubsetError(f"line {nxt[0] + 1}: unexpected indentation")
+                return out
+            n, _, line = nxt
+            rest = line[1:].lstrip(" ")
+            col = indent + (len(line) - len(rest))
+            if not rest:
+                self.pos += 1
+                out.append(self.value_after(n, indent, "", seq_indent_ok=False))
+            elif rest == "-" or rest.startswith("- "):
+                raise YamlSubsetError(f"line {n + 1}: nested '- -' sequences are not supported")
+            elif _yaml_split_key(rest) is not None:
+                out.append(self.mapping(col, rest))
+            else:
+                self.pos += 1
+                out.append(self.inline(rest, n, indent))
+
+
+def load_yaml_subset(text: str):
+    """Parse YAML written in the subset described above (one document)."""
+    return _YamlBlock(text).document()
+
+
+def load_yaml_file(path: str):
+    with open(path, encoding="utf-8") as f:
+        return load_yaml_subset(f.read())
