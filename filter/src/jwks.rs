@@ -45,16 +45,27 @@ impl KeySet {
         &self.keys
     }
 
-    /// Keys that may verify a token with this `alg` and `kid`: with a `kid`, the
-    /// keys carrying that `kid`; without, every key that fits the algorithm.
+    /// Keys that may verify a token with this `alg` and `kid`. A key is passed
+    /// over only when both it and the token name a `kid` and the two differ
+    /// (as Envoy's `jwt_authn` does): a token's `kid` can also be verified by
+    /// keys published without one. Keys with the matching `kid` come first.
     pub fn candidates<'a>(
         &'a self,
         alg: Alg,
         kid: Option<&'a str>,
     ) -> impl Iterator<Item = &'a Jwk> + 'a {
-        self.keys
+        let fits = move |k: &&Jwk| k.fits(alg);
+        let exact = self
+            .keys
             .iter()
-            .filter(move |k| k.fits(alg) && (kid.is_none() || k.kid.as_deref() == kid))
+            .filter(fits)
+            .filter(move |k| kid.is_some() && k.kid.as_deref() == kid);
+        let rest = self
+            .keys
+            .iter()
+            .filter(fits)
+            .filter(move |k| kid.is_none() || k.kid.is_none());
+        exact.chain(rest)
     }
 }
 
@@ -410,6 +421,16 @@ mod tests {
         assert_eq!(set.candidates(Alg::EdDSA, None).count(), 2);
         assert_eq!(set.candidates(Alg::RS256, None).count(), 0);
         assert_eq!(set.candidates(Alg::EdDSA, Some("c")).count(), 0);
+        // Keys without a kid may verify a token that names one, after exact matches.
+        let mut no_kid = ed("x");
+        no_kid.kid = None;
+        let set = KeySet::new(vec![no_kid, ed("a")]);
+        let order: Vec<_> = set
+            .candidates(Alg::EdDSA, Some("a"))
+            .map(|k| k.kid.clone())
+            .collect();
+        assert_eq!(order, [Some("a".to_string()), None]);
+        assert_eq!(set.candidates(Alg::EdDSA, Some("zz")).count(), 1);
     }
 
     #[test]
