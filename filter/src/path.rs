@@ -144,6 +144,20 @@ pub fn normalize(path: &str) -> Result<String, PathError> {
         }
     }
 
+    // Double encoding is judged on the result: `%25` followed by two hex
+    // digits, whether they were written so or produced by decoding (`%255%62`
+    // becomes `%255b`). Judging the input alone would let normalizing twice
+    // give a different answer than normalizing once.
+    let out_bytes = decoded.as_bytes();
+    for (i, w) in out_bytes.windows(3).enumerate() {
+        if w == b"%25"
+            && out_bytes.get(i + 3).copied().and_then(hex).is_some()
+            && out_bytes.get(i + 4).copied().and_then(hex).is_some()
+        {
+            return Err(PathError::DoubleEncoding);
+        }
+    }
+
     // Pass 2: segments. Empty segments (repeated slashes) are dropped; a path
     // that ends in '/', '.' or '..' keeps a trailing slash, as RFC 3986 does.
     let mut segments: Vec<&str> = Vec::new();
@@ -219,6 +233,9 @@ mod tests {
             ("/a\\b", PathError::Backslash),
             ("/a%00", PathError::Nul),
             ("/a%252e%252e/b", PathError::DoubleEncoding),
+            // Found by fuzzing: the hex digits after %25 come from decoding.
+            ("/a%255%62", PathError::DoubleEncoding),
+            ("/a%25%34%31", PathError::DoubleEncoding),
             ("/a%2", PathError::BadPercent),
             ("/a%zz", PathError::BadPercent),
             ("/admin;x=1/users", PathError::Semicolon),
