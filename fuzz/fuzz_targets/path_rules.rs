@@ -33,11 +33,9 @@ fuzz_target!(|data: &[u8]| {
     }
     for method in ["GET", "POST", "DELETE"] {
         let d = decide(common::config(), &Request { method, path: target, headers: &[] }, &NoRemoteKeys, 1_800_000_000);
-        assert!(
-            matches!(d.reason, Reason::PublicRoute | Reason::TokenMissing | Reason::RequestMalformed | Reason::RouteNotAllowed),
-            "{method} {target:?}: {:?}",
-            d.reason
-        );
+        // Without a valid token only the public route may be allowed (a token
+        // may still come from the query, where it is junk).
+        assert!(!d.is_allowed() || d.reason == Reason::PublicRoute, "{method} {target:?}: {:?}", d.reason);
         if d.reason == Reason::PublicRoute {
             assert_eq!(d.normalized_path.as_deref(), Some("/healthz"));
         }
