@@ -109,7 +109,11 @@ pub fn authenticate(
     cache: Option<&mut TokenCache>,
     now: u64,
 ) -> Result<Rc<Identity>, Failure> {
-    let Some(cache) = cache else {
+    // Tokens that cannot be a JWS are refused without hashing them: junk must
+    // stay cheap, and it would only fill the cache with misses.
+    let plausible =
+        token.len() <= cfg.max_token_bytes && token.bytes().filter(|b| *b == b'.').count() == 2;
+    let Some(cache) = cache.filter(|_| plausible) else {
         return validate(cfg, token, store, now).map(Rc::new);
     };
     let key = cache::key(token);

@@ -24,7 +24,9 @@ import tokens as tok
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-SIDES = ["baseline", "native", "scopegate"]
+# "floor": a Proxy-Wasm filter that only returns Continue (tests/bench/floor):
+# the cost of the Wasm boundary alone, to show where Scopegate's time goes.
+SIDES = ["baseline", "native", "floor", "scopegate"]
 WORKLOADS = ["steady", "cold", "attack", "junk"]
 ALGS = ["RS256", "ES256"]
 PATH = "/payments/1"
@@ -32,10 +34,10 @@ PATH = "/payments/1"
 MODE = {"steady": "shared", "cold": "unique", "attack": "unique", "junk": "shared"}
 # Expected status of the workload's requests, per side.
 EXPECT = {
-    "steady": {"baseline": 200, "native": 200, "scopegate": 200},
-    "cold": {"baseline": 200, "native": 200, "scopegate": 200},
-    "attack": {"baseline": 200, "native": 401, "scopegate": 401},
-    "junk": {"baseline": 200, "native": 401, "scopegate": 401},
+    "steady": {"baseline": 200, "native": 200, "floor": 200, "scopegate": 200},
+    "cold": {"baseline": 200, "native": 200, "floor": 200, "scopegate": 200},
+    "attack": {"baseline": 200, "native": 401, "floor": 200, "scopegate": 401},
+    "junk": {"baseline": 200, "native": 401, "floor": 200, "scopegate": 401},
 }
 # Targets from the issue: (workload, versus, minimum ratio of req/s)
 TARGETS = {
@@ -72,11 +74,16 @@ def parse_args(argv):
                    help="pre-minted tokens per algorithm for cold and attack (120000)")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list (steady,cold,attack,junk)")
     p.add_argument("--algs", default=",".join(ALGS), help="comma list (RS256,ES256)")
-    p.add_argument("--sides", default=",".join(SIDES), help="comma list (baseline,native,scopegate)")
+    p.add_argument("--sides", default=",".join(SIDES), help="comma list (baseline,native,floor,scopegate)")
     p.add_argument("--wrk-cpu", default=os.environ.get("BENCH_WRK_CPU", "0"), help="taskset CPU list for wrk (0)")
     p.add_argument("--envoy-cpu", default=os.environ.get("BENCH_ENVOY_CPU", "1"), help="taskset CPU list for Envoy (1)")
     p.add_argument("--wait-quiet", type=int, default=env_default("BENCH_WAIT_QUIET", 0),
                    help="wait up to this many seconds for other processes to leave the CPUs idle (0)")
+    p.add_argument("--max-foreign", type=float, default=env_default("BENCH_MAX_FOREIGN", 0.15),
+                   help="a run during which other processes used more CPUs than this is repeated (0.15)")
+    p.add_argument("--retries", type=int, default=env_default("BENCH_RETRIES", 2), help="repeats of a disturbed run (2)")
+    p.add_argument("--retry-budget", type=int, default=env_default("BENCH_RETRY_BUDGET", 150),
+                   help="seconds all repeats together may take (150)")
     p.add_argument("--out", default=os.environ.get("BENCH_OUT", os.path.join(HERE, "results")),
                    help="directory for latest.md / latest.json (tests/bench/results)")
     p.add_argument("--work", default=os.environ.get("BENCH_WORK", os.path.join(HERE, ".work")),
@@ -269,7 +276,7 @@ def check(envoy: Envoy, side: str, alg: str, files: dict):
     """Before timing: the side must answer what the workload expects."""
     with open(files["check"]) as f:
         c = json.load(f)
-    auth = side != "baseline"
+    auth = side not in ("baseline", "floor")
     cases = [
         ("steady token", first_lines(files["steady"], 1)[0], 200),
         ("valid token (like cold)", c["valid"], 200),
@@ -419,14 +426,15 @@ def render(runs, rows, args, info) -> str:
              f"wrk pinned to CPU {args.wrk_cpu}; {info['ncpu']} CPUs")
     L.append(f"- wrk: HTTP/1.1, `-t {args.threads} -c {args.connections} -d {args.duration}s` "
              f"(+{args.warmup}s warm-up with the steady tokens), GET {PATH}, fresh Envoy per run; "
-             f"{args.rounds} rounds alternated baseline/native/scopegate; medians shown")
+             f"{args.rounds} rounds alternated {'/'.join(args.sides)}; medians shown")
     L.append(f"- scopegate.wasm: {info['wasm_size']} bytes ({info['wasm_size'] / 2**10:.0f} KiB), "
              f"sha256 {info['wasm_sha256'][:16]}…")
     L.append(f"- token pools per alg: steady 100 (round-robin), cold/attack {info['cold_n']} unique, junk {tok.JUNK_N} "
              f"({len(tok.JUNK_KINDS)} kinds); caches: jwt_authn default (100 entries), Scopegate default (4096)")
     L.append(f"- load average before/after: {' '.join(info['loadavg_before'])} / {' '.join(info['loadavg_after'])}; "
              f"other processes' CPU use just before: {info['foreign_before']:.2f} CPUs, "
-             f"during runs (max): {max((r['foreign_cpu'] or 0) for r in runs):.2f} CPUs")
+             f"during runs (max): {max((r['foreign_cpu'] or 0) for r in runs):.2f} CPUs; "
+             f"runs repeated because other processes disturbed them: {sum(r.get('attempts', 1) - 1 for r in runs)}")
     L.append("")
     L.append("| workload | alg | side | req/s | p50 ms | p99 ms | non-2xx | Envoy CPU µs/req | cache hits | req/s min–max |")
     L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
@@ -437,8 +445,8 @@ def render(runs, rows, args, info) -> str:
                 if not r:
                     continue
                 rs = [x for x in runs if (x["workload"], x["alg"], x["side"]) == (w, a, s)]
-                cache = cache_line(rs, s) if s != "baseline" else "-"
-                flag = " ⚠wrapped" if r["wrapped"] else ""
+                cache = cache_line(rs, s) if s in ("native", "scopegate") else "-"
+                flag = " ⚠wrapped" if r["wrapped"] and s in ("native", "scopegate") else ""
                 L.append(
                     f"| {w} | {a} | {s} | {r['rps']:,.0f}{flag} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                     f"{r['non2xx']:,.0f} of {r['requests']:,.0f} | {r['cpu_us']:.1f} | {cache} | "
@@ -447,8 +455,8 @@ def render(runs, rows, args, info) -> str:
     L.append("")
     L.append("Ratios (median req/s; p99 ratio in parentheses, lower is better):")
     L.append("")
-    L.append("| workload | alg | Scopegate/native | Scopegate/baseline | target | met |")
-    L.append("|---|---|---:|---:|---|---|")
+    L.append("| workload | alg | Scopegate/native | Scopegate/baseline | floor/native | target | met |")
+    L.append("|---|---|---:|---:|---:|---|---|")
     for w in args.workloads:
         for a in args.algs:
             sg = rows.get((w, a, "scopegate"))
@@ -467,7 +475,9 @@ def render(runs, rows, args, info) -> str:
                 targets.append(f"≥{minimum:.1f}× {other}")
                 if o and o["rps"]:
                     met.append("yes" if sg["rps"] / o["rps"] >= minimum else "NO")
-            L.append(f"| {w} | {a} | {cells['native']} | {cells['baseline']} | {', '.join(targets)} | {'/'.join(met) or '-'} |")
+            fl, nat = rows.get((w, a, "floor")), rows.get((w, a, "native"))
+            floor_cell = f"{fl['rps'] / nat['rps']:.2f}×" if fl and nat and nat["rps"] else "-"
+            L.append(f"| {w} | {a} | {cells['native']} | {cells['baseline']} | {floor_cell} | {', '.join(targets)} | {'/'.join(met) or '-'} |")
     L.append("")
     L.append("Memory (Envoy process, one worker; RSS from /proc/PID/status VmRSS, allocated/heap from admin /memory), MiB, medians:")
     L.append("")
@@ -506,7 +516,7 @@ def render(runs, rows, args, info) -> str:
                 if not r:
                     continue
                 name = f"{w}/{a}/{s}"
-                if r["wrapped"] and s != "baseline":
+                if r["wrapped"] and s in ("native", "scopegate"):
                     wrapped.append(name)
                 want = EXPECT[w][s]
                 if want == 200 and r["non2xx"]:
@@ -515,7 +525,7 @@ def render(runs, rows, args, info) -> str:
                     partial.append(f"{name} ({r['non2xx']:.0f} of {r['requests']:.0f})")
                 if r["socket_errors"]:
                     sockerr.append(f"{name} ({r['socket_errors']})")
-                if r["foreign_cpu"] > 0.1:
+                if r["foreign_cpu"] > args.max_foreign:
                     foreign.append(f"{name} ({r['foreign_cpu']:.2f})")
                 if r["wrk_cpu_util"] and r["wrk_cpu_util"] > 0.9:
                     client.append(f"{name} ({100 * r['wrk_cpu_util']:.0f}%)")
@@ -532,7 +542,7 @@ def render(runs, rows, args, info) -> str:
         notes.append(f"wrk socket errors (connect/read/write/timeout): {', '.join(sockerr)}")
     if foreign:
         notes.append(f"other processes used the benchmark's CPUs during these runs (CPUs' worth, max): "
-                     f"{', '.join(foreign)}: those numbers are disturbed; re-run on a quiet machine (--wait-quiet)")
+                     f"{', '.join(foreign)}, still after up to {args.retries} repeats: those numbers are disturbed; re-run on a quiet machine (--wait-quiet)")
     if client:
         notes.append(f"wrk near 100% of its CPU (the client may be the limit): {', '.join(client)}")
     if notes:
@@ -561,6 +571,7 @@ def build_configs(workdir, meta, wasm) -> dict:
     subst = {
         "@JWKS_JSON@": json.dumps(json.dumps(jwks, separators=(",", ":"))),
         "@WASM@": json.dumps(wasm),
+        "@FLOOR_WASM@": json.dumps(os.path.join(HERE, "floor", "target", "wasm32-wasip1", "release", "wasm_floor.wasm")),
         "@SCOPEGATE_CONFIG@": json.dumps(json.dumps(sg, separators=(",", ":"))),
     }
     out = {}
@@ -589,10 +600,16 @@ def main(argv=None) -> int:
         raise BenchError(f"{wasm} missing: cargo build --release --target wasm32-wasip1 -p scopegate")
     import hashlib
 
+    # Snapshot the filter: others may rebuild target/ while the benchmark runs, and
+    # every run must load the same bytes.
+    os.makedirs(args.work, exist_ok=True)
+    snapshot = os.path.join(args.work, "scopegate.wasm")
+    shutil.copyfile(wasm, snapshot)
+    source_wasm, wasm = wasm, snapshot
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "ncpu": os.cpu_count(),
-        "wasm": wasm, "wasm_size": os.path.getsize(wasm),
+        "wasm": source_wasm, "wasm_size": os.path.getsize(wasm),
         "wasm_sha256": hashlib.sha256(open(wasm, "rb").read()).hexdigest(),
         "cold_n": args.cold_tokens,
         "loadavg_before": open("/proc/loadavg").read().split()[:3],
@@ -612,12 +629,27 @@ def main(argv=None) -> int:
     total = args.rounds * len(args.workloads) * len(args.algs) * len(args.sides)
     log(f"bench: {total} runs of {args.duration}s (+{args.warmup}s warm-up), -t {args.threads} -c {args.connections}")
     runs, n, t0 = [], 0, time.monotonic()
+    retry_budget = float(args.retry_budget)
     for rnd in range(1, args.rounds + 1):
         for w in args.workloads:
             for a in args.algs:
                 for s in args.sides:
                     n += 1
                     r = one_run(args, envoy_bin, configs, meta, w, a, s, rnd, args.work)
+                    attempts = [r]
+                    # A run during which other processes used our CPUs is repeated (after
+                    # waiting for them to calm down), within a total time budget.
+                    while r["foreign_cpu"] > args.max_foreign and len(attempts) <= args.retries and retry_budget > 0:
+                        t_retry = time.monotonic()
+                        log(f"  run disturbed: other processes used {r['foreign_cpu']:.2f} CPUs; waiting and repeating it")
+                        quiet_deadline = time.monotonic() + min(30, retry_budget)
+                        while foreign_load(1.0) > args.max_foreign and time.monotonic() < quiet_deadline:
+                            pass
+                        attempts.append(one_run(args, envoy_bin, configs, meta, w, a, s, rnd, args.work))
+                        r = min(attempts, key=lambda x: x["foreign_cpu"])
+                        retry_budget -= time.monotonic() - t_retry
+                    r["attempts"] = len(attempts)
+                    r["attempts_foreign_cpu"] = [round(x["foreign_cpu"], 3) for x in attempts]
                     runs.append(r)
                     log(f"[{n}/{total} {time.monotonic() - t0:5.0f}s] round {rnd} {w:6} {a} {s:9} "
                         f"{r['rps']:9,.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
