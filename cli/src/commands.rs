@@ -65,6 +65,19 @@ fn load_document(path: &str) -> Result<Value, String> {
         .map_err(|e| format!("{path} is neither valid JSON nor valid YAML: {e}"))
 }
 
+/// `--now UNIX_SECONDS`, or the clock.
+fn now_flag(args: &Args) -> Result<u64, String> {
+    match args.one("now")? {
+        Some(n) => n
+            .parse::<u64>()
+            .map_err(|_| format!("--now {n}: expected Unix seconds")),
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .map_err(|e| e.to_string()),
+    }
+}
+
 fn check_config(argv: &[String]) -> Result<ExitCode, String> {
     let args = Args::parse(argv, &[], &[])?;
     let [file] = args.positional.as_slice() else {
@@ -123,15 +136,7 @@ fn explain(argv: &[String]) -> Result<ExitCode, String> {
     })?;
     let method = args.required("method")?;
     let path = args.required("path")?;
-    let now = match args.one("now")? {
-        Some(n) => n
-            .parse::<u64>()
-            .map_err(|_| format!("--now {n}: expected Unix seconds"))?,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|e| e.to_string())?
-            .as_secs(),
-    };
+    let now = now_flag(&args)?;
     let mut headers: Vec<(String, String)> = vec![
         (":method".into(), method.into()),
         (":path".into(), path.into()),
@@ -226,15 +231,7 @@ fn token(argv: &[String]) -> Result<ExitCode, String> {
         Some(a) => Alg::parse(a).ok_or_else(|| scopegate::alg::refusal(a))?,
         None => key.default_alg(),
     };
-    let now = match args.one("now")? {
-        Some(n) => n
-            .parse::<u64>()
-            .map_err(|_| format!("--now {n}: expected Unix seconds"))?,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|e| e.to_string())?
-            .as_secs(),
-    };
+    let now = now_flag(&args)?;
     let ttl = match args.one("ttl")? {
         Some(t) => t
             .parse::<u64>()
