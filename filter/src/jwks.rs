@@ -274,11 +274,16 @@ fn ec_key(obj: &Map<String, Value>, index: usize) -> Result<VerifyKey, JwkIssue>
     point.push(4);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
-    Ok(if p384 {
-        VerifyKey::EcP384(point)
-    } else {
-        VerifyKey::EcP256(point)
-    })
+    if p384 {
+        return Ok(VerifyKey::EcP384(point));
+    }
+    crate::p256::PublicKey::from_sec1_uncompressed(&point)
+        .map(|k| VerifyKey::EcP256(Box::new(k)))
+        .map_err(|e| JwkIssue::Invalid {
+            index,
+            field: "x",
+            why: e.to_string(),
+        })
 }
 
 fn okp_key(obj: &Map<String, Value>, index: usize) -> Result<VerifyKey, JwkIssue> {

@@ -18,6 +18,7 @@ pub mod headers;
 pub mod jwks;
 pub mod keyfetch;
 pub mod mint;
+pub mod p256;
 pub mod path;
 pub mod reason;
 pub mod response;

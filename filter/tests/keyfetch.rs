@@ -73,6 +73,17 @@ fn tick(
         .collect()
 }
 
+/// A fetcher whose first fetch, at T0, brought keys with these kids.
+fn fetched(kids: &[&str]) -> (Fetcher, LocalStore, u32) {
+    let cfg = remote_config();
+    let mut f = Fetcher::new(&cfg, 1);
+    let mut store = LocalStore::default();
+    let mut call = 0;
+    let (id, _) = tick(&mut f, T0, &mut store, &mut call).remove(0);
+    f.completed(id, T0, ok(&jwks(kids)), &mut store);
+    (f, store, call)
+}
+
 #[test]
 fn first_fetch_is_pending_then_ready_and_refreshes_on_schedule() {
     let cfg = remote_config();
@@ -109,12 +120,7 @@ fn first_fetch_is_pending_then_ready_and_refreshes_on_schedule() {
 
 #[test]
 fn rotation_replaces_the_key_set_and_removed_keys_stop_working() {
-    let cfg = remote_config();
-    let mut f = Fetcher::new(&cfg, 1);
-    let mut store = LocalStore::default();
-    let mut call = 0;
-    let (id, _) = tick(&mut f, T0, &mut store, &mut call).remove(0);
-    f.completed(id, T0, ok(&jwks(&["old", "new"])), &mut store);
+    let (mut f, mut store, mut call) = fetched(&["old", "new"]);
     assert_eq!(kids(&f), ["old", "new"]);
     let (id, _) = tick(&mut f, T0 + 300_000, &mut store, &mut call).remove(0);
     f.completed(id, T0 + 300_000, ok(&jwks(&["new"])), &mut store);
@@ -123,12 +129,7 @@ fn rotation_replaces_the_key_set_and_removed_keys_stop_working() {
 
 #[test]
 fn outages_keep_the_last_good_keys_and_back_off() {
-    let cfg = remote_config();
-    let mut f = Fetcher::new(&cfg, 1);
-    let mut store = LocalStore::default();
-    let mut call = 0;
-    let (id, _) = tick(&mut f, T0, &mut store, &mut call).remove(0);
-    f.completed(id, T0, ok(&jwks(&["a"])), &mut store);
+    let (mut f, mut store, mut call) = fetched(&["a"]);
     let empty = br#"{"keys": []}"#;
     let garbage = b"<html>oops</html>";
     let only_hmac = br#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#;
@@ -210,12 +211,7 @@ fn a_lost_call_times_out_by_itself() {
 
 #[test]
 fn kid_misses_refresh_at_most_once_per_interval() {
-    let cfg = remote_config();
-    let mut f = Fetcher::new(&cfg, 1);
-    let mut store = LocalStore::default();
-    let mut call = 0;
-    let (id, _) = tick(&mut f, T0, &mut store, &mut call).remove(0);
-    f.completed(id, T0, ok(&jwks(&["a"])), &mut store);
+    let (mut f, mut store, mut call) = fetched(&["a"]);
     let mut fetches = 0;
     // 100 random kids, one a second, starting 10 s after the fetch.
     for i in 0..100u64 {
@@ -301,12 +297,7 @@ fn backoff_doubles_and_is_capped() {
 
 #[test]
 fn unknown_kids_wait_for_a_refresh_only_when_keys_are_old_enough() {
-    let cfg = remote_config();
-    let mut f = Fetcher::new(&cfg, 1);
-    let mut store = LocalStore::default();
-    let mut call = 0;
-    let (id, _) = tick(&mut f, T0, &mut store, &mut call).remove(0);
-    f.completed(id, T0, ok(&jwks(&["a"])), &mut store);
+    let (mut f, mut store, mut call) = fetched(&["a"]);
     let secs = |ms: u64| ms / 1000;
     assert!(!f.refresh_for_unknown_kid(0, secs(T0 + 10_000)));
     assert!(f.refresh_for_unknown_kid(0, secs(T0 + 31_000)));
