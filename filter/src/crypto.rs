@@ -9,10 +9,6 @@ use crate::rsa::{self, HashAlg, RsaPublicKey};
 use ring::digest;
 use ring::signature::{self, UnparsedPublicKey};
 
-/// Smallest RSA modulus accepted (NIST SP 800-131A).
-pub const MIN_RSA_BITS: usize = 2048;
-pub const MAX_RSA_BITS: usize = 8192;
-
 #[derive(Clone, Debug)]
 pub enum VerifyKey {
     /// Modulus, exponent and Montgomery constants, computed at load time.
@@ -75,27 +71,9 @@ impl VerifyKey {
     }
 }
 
-/// Bit length of a big-endian unsigned integer.
-pub fn bit_len(be: &[u8]) -> usize {
-    let mut iter = be.iter().skip_while(|b| **b == 0);
-    match iter.next() {
-        None => 0,
-        Some(first) => (8 - first.leading_zeros() as usize) + 8 * iter.count(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bit_len_ignores_leading_zeros() {
-        assert_eq!(bit_len(&[]), 0);
-        assert_eq!(bit_len(&[0, 0]), 0);
-        assert_eq!(bit_len(&[0, 1]), 1);
-        assert_eq!(bit_len(&[0x80, 0]), 16);
-        assert_eq!(bit_len(&[0, 0x7f, 0xff]), 15);
-    }
 
     #[test]
     fn wrong_key_kind_never_verifies() {

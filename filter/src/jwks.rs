@@ -3,7 +3,8 @@
 
 use crate::alg::Alg;
 use crate::base64url;
-use crate::crypto::{bit_len, VerifyKey, MAX_RSA_BITS, MIN_RSA_BITS};
+use crate::crypto::VerifyKey;
+use crate::rsa::{RsaKeyError, RsaPublicKey, MAX_BITS, MIN_BITS};
 use serde_json::{Map, Value};
 
 /// Most keys one set may hold: key selection without `kid` tries each candidate.
@@ -213,34 +214,28 @@ fn parse_jwk(index: usize, value: &Value) -> Result<Jwk, JwkIssue> {
 fn rsa_key(obj: &Map<String, Value>, index: usize) -> Result<VerifyKey, JwkIssue> {
     let n = b64_member(obj, "n", index)?;
     let e = b64_member(obj, "e", index)?;
-    let invalid = |field: &'static str, why: String| JwkIssue::Invalid { index, field, why };
-    let bits = bit_len(&n);
-    if bits < MIN_RSA_BITS {
-        return Err(invalid(
-            "n",
-            format!("RSA modulus is {bits} bits; at least {MIN_RSA_BITS} are required"),
-        ));
-    }
-    if bits > MAX_RSA_BITS {
-        return Err(invalid(
-            "n",
-            format!("RSA modulus is {bits} bits; at most {MAX_RSA_BITS} are supported"),
-        ));
-    }
-    if n.last().is_some_and(|b| b & 1 == 0) {
-        return Err(invalid("n", "RSA modulus is even".into()));
-    }
-    let e_bits = bit_len(&e);
-    if !(2..=32).contains(&e_bits) || e.last().is_some_and(|b| b & 1 == 0) {
-        return Err(invalid(
-            "e",
-            "RSA public exponent must be odd, at least 3 and at most 32 bits (usually 65537)"
-                .into(),
-        ));
-    }
-    crate::rsa::RsaPublicKey::from_components(&n, &e)
+    // The RSA module checks size, parity and exponent as it prepares the key;
+    // here its verdict only gets the member at fault and the operator's words.
+    RsaPublicKey::from_components(&n, &e)
         .map(|k| VerifyKey::Rsa(Box::new(k)))
-        .map_err(|err| invalid("n", format!("RSA key refused: {err}")))
+        .map_err(|err| {
+            let (field, why) = match err {
+                RsaKeyError::ModulusTooSmall { bits } => {
+                    ("n", format!("RSA modulus is {bits} bits; at least {MIN_BITS} are required"))
+                }
+                RsaKeyError::ModulusTooLarge { bits } => {
+                    ("n", format!("RSA modulus is {bits} bits; at most {MAX_BITS} are supported"))
+                }
+                RsaKeyError::ModulusEven => ("n", "RSA modulus is even".to_string()),
+                RsaKeyError::BadExponent => (
+                    "e",
+                    "RSA public exponent must be odd, at least 3 and at most 32 bits (usually 65537)"
+                        .to_string(),
+                ),
+                RsaKeyError::Malformed => ("n", "malformed RSA modulus".to_string()),
+            };
+            JwkIssue::Invalid { index, field, why }
+        })
 }
 
 fn ec_key(obj: &Map<String, Value>, index: usize) -> Result<VerifyKey, JwkIssue> {

@@ -22,8 +22,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-const MIN_BITS: usize = 2048;
-const MAX_BITS: usize = 8192;
+/// Smallest modulus accepted (NIST SP 800-131A).
+pub const MIN_BITS: usize = 2048;
+pub const MAX_BITS: usize = 8192;
 
 /// Error returned by [`RsaPublicKey::from_components`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
