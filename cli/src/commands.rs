@@ -164,10 +164,11 @@ fn explain(argv: &[String]) -> Result<ExitCode, String> {
         }
         store.insert(index, Rc::new(set));
     }
+    let pairs = scopegate::decision::borrow_headers(&headers);
     let req = Request {
         method,
         path,
-        headers: &headers,
+        headers: &pairs,
     };
     let d = decide(&cfg, &req, &FileKeys(store), now);
     let status = d.reason.class().status();
@@ -176,7 +177,7 @@ fn explain(argv: &[String]) -> Result<ExitCode, String> {
     let set_headers: Map<String, Value> = if d.is_allowed() || cfg.mode == config::Mode::DryRun {
         muts.set
             .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
+            .map(|(k, v)| (k.to_string(), json!(v)))
             .collect()
     } else {
         Map::new()

@@ -4,12 +4,13 @@
 
 use crate::audit;
 use crate::cache::TokenCache;
-use crate::config::{AuditLog, Config, Mode};
+use crate::config::{AuditLog, Config, Mode, Property};
 use crate::decision::{self, Decision, Request, Verdict};
 use crate::headers;
 use crate::reason::Reason;
 use crate::response::{self, LocalResponse};
 use crate::validate::KeyStore;
+use crate::wire::HeaderMap;
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,9 +24,11 @@ pub enum LogLevel {
 /// What the adapter needs from a gateway, per request.
 pub trait Host {
     /// All request headers, pseudo-headers included, in one host call.
-    fn request_headers(&mut self) -> Vec<(String, String)>;
+    fn request_headers(&mut self) -> HeaderMap;
     fn remove_request_header(&mut self, name: &str);
-    fn set_request_header(&mut self, name: &str, value: &str);
+    /// Adds a header the request does not have (identity headers are
+    /// removed first): cheaper in Envoy than replacing one.
+    fn add_request_header(&mut self, name: &str, value: &str);
     /// Replaces `:path` and makes the gateway route on the new one.
     fn set_path(&mut self, path: &str);
     fn send_response(&mut self, response: &LocalResponse);
@@ -94,13 +97,10 @@ pub fn on_request_headers<H: Host>(
             return Step::Responded;
         }
     };
-    let headers = host.request_headers();
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let block = host.request_headers();
+    let decoded = block.decode().unwrap_or_default();
+    let headers: Vec<(&str, &str)> = decoded.iter().map(|(n, v)| (*n, v.as_ref())).collect();
+    let find = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
     let (Some(method), Some(path)) = (find(":method"), find(":path")) else {
         host.log(LogLevel::Error, "request without :method or :path");
         host.count(Reason::InternalError);
@@ -128,8 +128,12 @@ pub fn keys_unavailable<H: Host>(cfg: &Config, host: &mut H, provider: usize, wh
     let name = cfg.providers.get(provider).map_or("?", |p| p.name.as_str());
     let message = format!("keys of provider \"{name}\" are not available yet: {why}");
     host.count(Reason::JwksUnavailable);
-    host.set_property("scopegate.decision", "deny");
-    host.set_property("scopegate.reason", Reason::JwksUnavailable.as_str());
+    if cfg.request_properties.contains(Property::Decision) {
+        host.set_property(Property::Decision.key(), "deny");
+    }
+    if cfg.request_properties.contains(Property::Reason) {
+        host.set_property(Property::Reason.key(), Reason::JwksUnavailable.as_str());
+    }
     host.log(LogLevel::Warn, &message);
     if cfg.mode == Mode::DryRun {
         return Step::Continue;
@@ -150,25 +154,27 @@ fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, 
         .and_then(|i| cfg.rules.get(i))
         .map(|r| r.name.as_str());
     let id = d.identity.as_ref();
-    host.set_property(
-        "scopegate.decision",
-        if d.is_allowed() { "allow" } else { "deny" },
-    );
-    host.set_property("scopegate.reason", d.reason.as_str());
-    host.set_property("scopegate.rule", rule.unwrap_or(""));
-    host.set_property(
-        "scopegate.subject",
-        id.and_then(|i| i.subject.as_deref()).unwrap_or(""),
-    );
-    host.set_property(
-        "scopegate.client_id",
-        id.and_then(|i| i.client_id.as_deref()).unwrap_or(""),
-    );
-    host.set_property("scopegate.issuer", id.map_or("", |i| i.issuer.as_str()));
-    host.set_property(
-        "scopegate.scopes",
-        &id.map(|i| i.scopes.join(" ")).unwrap_or_default(),
-    );
+    for p in Property::ALL {
+        if !cfg.request_properties.contains(p) {
+            continue;
+        }
+        let value = match p {
+            Property::Decision => {
+                if d.is_allowed() {
+                    "allow"
+                } else {
+                    "deny"
+                }
+            }
+            Property::Reason => d.reason.as_str(),
+            Property::Rule => rule.unwrap_or(""),
+            Property::Subject => id.and_then(|i| i.subject.as_deref()).unwrap_or(""),
+            Property::ClientId => id.and_then(|i| i.client_id.as_deref()).unwrap_or(""),
+            Property::Issuer => id.map_or("", |i| i.issuer.as_str()),
+            Property::Scopes => id.map_or("", |i| i.scope_text.as_str()),
+        };
+        host.set_property(p.key(), value);
+    }
     let wanted = match cfg.audit_log {
         AuditLog::All => true,
         AuditLog::Denied => !d.is_allowed(),
@@ -195,13 +201,13 @@ fn apply<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H) -
         }
     }
     let m = headers::plan(cfg, req, d);
-    for name in &m.remove {
+    for name in m.remove {
         host.remove_request_header(name);
     }
-    for (name, value) in &m.set {
-        host.set_request_header(name, value);
+    for (name, value) in m.set {
+        host.add_request_header(name, value);
     }
-    if let Some(path) = &m.path {
+    if let Some(path) = m.path {
         host.set_path(path);
     }
     Step::Continue

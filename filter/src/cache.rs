@@ -1,18 +1,25 @@
 //! Verified-token cache, one per worker and configuration. Machine clients
 //! re-use a token for minutes, so most requests can skip parsing and the
-//! signature check. An entry is keyed by a SHA-256 of the whole token, holds
-//! the identity already extracted, and is used only while the token is within
-//! `exp` (+ skew) and the provider's key set is the one that verified it.
+//! signature check. An entry holds the token itself (a hit needs the exact
+//! same bytes, so no hash collision can ever lend one token another's
+//! identity) and the identity already extracted, and is used only while the
+//! token is within `exp` (+ skew) and the provider's key set is the one that
+//! verified it.
 
 use crate::jwks::KeySet;
 use crate::reason::Denial;
 use crate::validate::Identity;
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
 
 pub const DEFAULT_CAPACITY: usize = 4096;
 
-type Key = [u8; 16];
+/// Token bytes the cache may hold per entry of capacity, on average: entries
+/// are evicted, oldest first, when either bound is reached. Bounds the memory
+/// an attacker can make it hold with large tokens (at most 8 MiB by default).
+pub const BYTES_PER_ENTRY: usize = 2048;
 
 /// What a cache lookup may answer.
 #[derive(Clone, Debug)]
@@ -25,6 +32,7 @@ pub enum Cached {
 
 #[derive(Debug)]
 struct Entry {
+    token: Box<str>,
     result: Cached,
     provider: usize,
     keys: Weak<KeySet>,
@@ -32,31 +40,32 @@ struct Entry {
     valid_until: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TokenCache {
-    map: HashMap<Key, Entry>,
+    /// Keyed by a seeded hash of the token; entries keep the token, so a
+    /// colliding token only takes the other's slot, never its verdict.
+    map: HashMap<u64, Entry, BuildHasherDefault<Slot>>,
     /// Insertion order, for eviction when full.
-    order: VecDeque<Key>,
+    order: VecDeque<u64>,
+    seed: u64,
     capacity: usize,
+    max_bytes: usize,
+    bytes: usize,
     pub hits: u64,
     pub misses: u64,
-}
-
-/// The cache key of a token: a truncated SHA-256 (collisions need ~2^64 work).
-pub fn key(token: &str) -> Key {
-    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    let mut k = [0u8; 16];
-    for (dst, src) in k.iter_mut().zip(digest.as_ref()) {
-        *dst = *src;
-    }
-    k
 }
 
 impl TokenCache {
     pub fn new(capacity: usize) -> Self {
         TokenCache {
+            map: HashMap::default(),
+            order: VecDeque::new(),
+            seed: RandomState::new().build_hasher().finish(),
             capacity,
-            ..TokenCache::default()
+            max_bytes: capacity.saturating_mul(BYTES_PER_ENTRY),
+            bytes: 0,
+            hits: 0,
+            misses: 0,
         }
     }
 
@@ -68,29 +77,36 @@ impl TokenCache {
         self.map.is_empty()
     }
 
-    /// A usable entry, given the provider's current key set and the time.
+    /// Token bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A usable entry for this exact token, given the provider's current key
+    /// set and the time.
     pub fn get(
         &mut self,
-        key: &Key,
+        token: &str,
         current_keys: impl Fn(usize) -> Option<Rc<KeySet>>,
         now: u64,
     ) -> Option<Cached> {
-        let fresh = match self.map.get(key) {
-            None => None,
-            Some(e) => {
+        let key = slot(self.seed, token);
+        let fresh = match self.map.get(&key) {
+            Some(e) if same_text(&e.token, token) => {
                 let same_keys = current_keys(e.provider)
                     .is_some_and(|k| std::ptr::eq(Rc::as_ptr(&k), e.keys.as_ptr()));
                 Some(same_keys && now <= e.valid_until)
             }
+            _ => None,
         };
         match fresh {
             Some(true) => {
                 self.hits += 1;
-                self.map.get(key).map(|e| e.result.clone())
+                self.map.get(&key).map(|e| e.result.clone())
             }
             Some(false) => {
                 // Expired or verified by keys no longer in force: never reused.
-                self.map.remove(key);
+                self.remove(key);
                 self.misses += 1;
                 None
             }
@@ -103,37 +119,107 @@ impl TokenCache {
 
     pub fn insert(
         &mut self,
-        key: Key,
+        token: &str,
         result: Cached,
         provider: usize,
         keys: &Rc<KeySet>,
         valid_until: u64,
     ) {
-        if self.capacity == 0 {
+        if self.capacity == 0 || token.len() > self.max_bytes {
             return;
         }
-        let entry = Entry {
-            result,
-            provider,
-            keys: Rc::downgrade(keys),
-            valid_until,
-        };
-        if self.map.insert(key, entry).is_none() {
-            self.order.push_back(key);
-        }
-        while self.map.len() > self.capacity {
+        let key = slot(self.seed, token);
+        self.remove(key);
+        self.bytes += token.len();
+        self.map.insert(
+            key,
+            Entry {
+                token: token.into(),
+                result,
+                provider,
+                keys: Rc::downgrade(keys),
+                valid_until,
+            },
+        );
+        self.order.push_back(key);
+        while self.map.len() > self.capacity || self.bytes > self.max_bytes {
             match self.order.pop_front() {
-                Some(old) => {
-                    self.map.remove(&old);
-                }
+                Some(old) => self.remove(old),
                 None => break,
             }
         }
-        // `order` may hold keys already removed (expired on lookup): trim it
-        // so it stays bounded too.
+        // `order` may hold keys already removed (stale on lookup, or
+        // replaced): trim it so it stays bounded too.
         if self.order.len() > self.capacity.saturating_mul(2) {
             let map = &self.map;
             self.order.retain(|k| map.contains_key(k));
         }
     }
+
+    fn remove(&mut self, key: u64) {
+        if let Some(e) = self.map.remove(&key) {
+            self.bytes = self.bytes.saturating_sub(e.token.len());
+        }
+    }
+}
+
+/// The map's hasher: its keys are `slot` values, already mixed and seeded,
+/// so hashing them again (SipHash by default) would only cost time.
+#[derive(Default)]
+struct Slot(u64);
+
+impl Hasher for Slot {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A cheap seeded hash of the token, a word at a time. Not a MAC and needs
+/// not be one: a hit compares the whole token. The random seed keeps anyone
+/// from choosing tokens that land in one slot on purpose. (SipHash costs
+/// several times as much over a 1 KB token in V8, on every request.)
+fn slot(seed: u64, token: &str) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = seed ^ (token.len() as u64).wrapping_mul(K);
+    let mut words = token.as_bytes().chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(K).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    for (dst, src) in tail.iter_mut().zip(words.remainder()) {
+        *dst = *src;
+    }
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^ (h >> 32)
+}
+
+/// `a == b`, eight bytes at a time: the Wasm build's `memcmp` (wasi-libc)
+/// compares byte by byte, and a hit compares a whole token.
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tails_equal = wa.remainder() == wb.remainder();
+    tails_equal
+        && wa.zip(wb).fold(0u64, |diff, (x, y)| {
+            let mut p = [0u8; 8];
+            let mut q = [0u8; 8];
+            p.copy_from_slice(x);
+            q.copy_from_slice(y);
+            diff | (u64::from_le_bytes(p) ^ u64::from_le_bytes(q))
+        }) == 0
 }

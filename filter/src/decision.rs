@@ -15,16 +15,24 @@ pub struct Request<'a> {
     pub path: &'a str,
     /// Header names in lower case, as Envoy and Kong hand them over; repeated
     /// headers appear once per value.
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [(&'a str, &'a str)],
 }
 
-impl Request<'_> {
-    pub fn header_values<'h>(&'h self, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+impl<'a> Request<'a> {
+    pub fn header_values<'h>(&'h self, name: &'h str) -> impl Iterator<Item = &'a str> + 'h {
         self.headers
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| *v)
     }
+}
+
+/// Borrows owned header pairs in the form `Request` takes.
+pub fn borrow_headers(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
 }
 
 #[derive(Debug)]
@@ -40,7 +48,8 @@ pub enum Verdict {
 /// Where the token was found, so it can be removed when not forwarded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenLocation {
-    Header(String),
+    /// Index of the header source in `Config::token_sources`.
+    Header(usize),
     Query(String),
 }
 
@@ -305,7 +314,7 @@ fn find_token<'r>(
         found = Some((token, loc));
         Ok(())
     };
-    for source in &cfg.token_sources {
+    for (index, source) in cfg.token_sources.iter().enumerate() {
         match source {
             TokenSource::Header { name, prefix } => {
                 let mut seen = 0;
@@ -321,10 +330,10 @@ fn find_token<'r>(
                     if token.is_empty() {
                         return Err(format!("`{name}` header has an empty token"));
                     }
-                    if token.contains([' ', ',', '\t']) {
+                    if crate::scan::shape(token.as_bytes()).separators {
                         return Err(format!("`{name}` header holds more than one credential"));
                     }
-                    put(token, TokenLocation::Header(name.clone()))?;
+                    put(token, TokenLocation::Header(index))?;
                 }
             }
             TokenSource::Query { param } => {

@@ -487,12 +487,13 @@ impl Context for Root {
         let now = now_ms();
         // Bytes, not strings, and decoded without panics: the issuer's
         // response is untrusted input.
-        let headers = hostcall::header_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+        let block = hostcall::header_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+        let headers = block.decode().unwrap_or_default();
         let header = |name: &str| {
             headers
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                .map(|(_, v)| v.to_string())
         };
         let status = header(":status").and_then(|s| s.parse::<u16>().ok());
         let cache_control = header("cache-control");
@@ -655,22 +656,18 @@ struct WasmHost<'a> {
 }
 
 impl Host for WasmHost<'_> {
-    fn request_headers(&mut self) -> Vec<(String, String)> {
+    fn request_headers(&mut self) -> crate::wire::HeaderMap {
         // Bytes, not strings: the SDK's string variant panics on a header
         // value that is not UTF-8, and header values are attacker-controlled.
-        hostcall::header_map(MapType::HttpRequestHeaders)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-            .collect()
+        hostcall::header_map(MapType::HttpRequestHeaders).unwrap_or_default()
     }
 
     fn remove_request_header(&mut self, name: &str) {
         let _ = hostcall::remove_header(MapType::HttpRequestHeaders, name);
     }
 
-    fn set_request_header(&mut self, name: &str, value: &str) {
-        let _ = hostcall::set_header(MapType::HttpRequestHeaders, name, value);
+    fn add_request_header(&mut self, name: &str, value: &str) {
+        let _ = hostcall::add_header(MapType::HttpRequestHeaders, name, value);
     }
 
     fn set_path(&mut self, path: &str) {
@@ -682,11 +679,7 @@ impl Host for WasmHost<'_> {
     }
 
     fn send_response(&mut self, r: &LocalResponse) {
-        let headers: Vec<(&str, &str)> = r
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let headers: Vec<(&str, &str)> = r.headers.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         let _ = hostcall::send_response(r.status, &headers, r.body.as_bytes());
     }
 

@@ -24,6 +24,13 @@ extern "C" {
         value: *const u8,
         value_size: usize,
     ) -> Status;
+    fn proxy_add_header_map_value(
+        map_type: MapType,
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> Status;
     fn proxy_remove_header_map_value(map_type: MapType, key: *const u8, key_size: usize) -> Status;
     fn proxy_send_local_response(
         status_code: u32,
@@ -88,20 +95,29 @@ unsafe fn take(data: *mut u8, size: usize) -> Option<Vec<u8>> {
     }
 }
 
-pub fn header_map(map: MapType) -> Option<Vec<(String, Vec<u8>)>> {
+/// A whole header map in one call, still encoded: `wire::HeaderMap` decodes
+/// it without copying, and without panicking on a malformed buffer.
+pub fn header_map(map: MapType) -> Option<wire::HeaderMap> {
     let mut data = null_mut();
     let mut size = 0;
     // SAFETY: out-pointers to locals; the buffer is taken over by `take`.
     let status = unsafe { proxy_get_header_map_pairs(map, &mut data, &mut size) };
     let bytes = unsafe { take(data, size) };
     ok(status).ok()?;
-    wire::decode_map(&bytes.unwrap_or_default())
+    Some(wire::HeaderMap::from_bytes(bytes.unwrap_or_default()))
 }
 
 pub fn set_header(map: MapType, name: &str, value: &str) -> Result<(), Status> {
     // SAFETY: pointers and lengths of live slices.
     ok(unsafe {
         proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+    })
+}
+
+pub fn add_header(map: MapType, name: &str, value: &str) -> Result<(), Status> {
+    // SAFETY: pointers and lengths of live slices.
+    ok(unsafe {
+        proxy_add_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
     })
 }
 

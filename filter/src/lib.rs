@@ -24,6 +24,7 @@ pub mod reason;
 pub mod response;
 pub mod rsa;
 pub mod rules;
+pub mod scan;
 pub mod text;
 pub mod token;
 pub mod validate;

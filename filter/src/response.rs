@@ -1,25 +1,31 @@
-//! RFC 6750 answers to denied requests (CONTRACT §2).
+//! RFC 6750 answers to denied requests (CONTRACT §2). Built on every denial,
+//! junk tokens included, so written without a JSON value tree: a fixed
+//! skeleton, the message escaped in place.
 
 use crate::config::Config;
 use crate::decision::Decision;
 use crate::reason::{DenialClass, Reason};
 use crate::text::header_safe;
+use std::borrow::Cow;
+use std::fmt::Write;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct LocalResponse {
     pub status: u32,
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     pub body: String,
 }
+
+const JSON: Cow<'static, str> = Cow::Borrowed("application/json");
+const NO_STORE: Cow<'static, str> = Cow::Borrowed("no-store");
 
 /// Builds the response for a denial. Messages are ours, built from claim values
 /// at most, never from the token itself.
 pub fn denial(cfg: &Config, reason: Reason, message: &str, d: Option<&Decision>) -> LocalResponse {
     let class = reason.class();
-    let mut headers = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        ("cache-control".to_string(), "no-store".to_string()),
-    ];
+    let mut headers = Vec::with_capacity(4);
+    headers.push(("content-type", JSON));
+    headers.push(("cache-control", NO_STORE));
     let description = header_safe(message);
     let challenge = match class {
         DenialClass::NoToken => Some(format!("Bearer realm=\"{}\"", cfg.realm)),
@@ -28,33 +34,26 @@ pub fn denial(cfg: &Config, reason: Reason, message: &str, d: Option<&Decision>)
             class.error_code()
         )),
         DenialClass::InsufficientScope => {
-            let scope = d
-                .and_then(|d| d.required_scopes.as_deref())
-                .map(|s| format!(", scope=\"{s}\""))
-                .unwrap_or_default();
-            Some(format!(
-                "Bearer error=\"insufficient_scope\"{scope}, error_description=\"{description}\""
-            ))
+            let mut c = String::from("Bearer error=\"insufficient_scope\"");
+            if let Some(s) = d.and_then(|d| d.required_scopes.as_deref()) {
+                let _ = write!(c, ", scope=\"{s}\"");
+            }
+            let _ = write!(c, ", error_description=\"{description}\"");
+            Some(c)
         }
         DenialClass::Unavailable => {
-            headers.push(("retry-after".to_string(), "5".to_string()));
+            headers.push(("retry-after", Cow::Borrowed("5")));
             None
         }
         DenialClass::None | DenialClass::Internal => None,
     };
     if let Some(c) = challenge {
-        headers.push(("www-authenticate".to_string(), c));
+        headers.push(("www-authenticate", Cow::Owned(c)));
     }
-    let body = serde_json::json!({
-        "error": class.error_code(),
-        "error_description": message,
-        "reason": reason.as_str(),
-    })
-    .to_string();
     LocalResponse {
         status: class.status(),
         headers,
-        body,
+        body: body(class.error_code(), message, reason),
     }
 }
 
@@ -62,15 +61,69 @@ pub fn denial(cfg: &Config, reason: Reason, message: &str, d: Option<&Decision>)
 pub fn internal(reason: Reason, message: &str) -> LocalResponse {
     LocalResponse {
         status: 500,
-        headers: vec![
-            ("content-type".to_string(), "application/json".to_string()),
-            ("cache-control".to_string(), "no-store".to_string()),
-        ],
-        body: serde_json::json!({
-            "error": "server_error",
-            "error_description": message,
-            "reason": reason.as_str(),
-        })
-        .to_string(),
+        headers: vec![("content-type", JSON), ("cache-control", NO_STORE)],
+        body: body("server_error", message, reason),
+    }
+}
+
+/// `{"error":…,"error_description":…,"reason":…}`.
+fn body(error: &str, description: &str, reason: Reason) -> String {
+    let mut out = String::with_capacity(64 + description.len());
+    out.push_str("{\"error\":");
+    push_json_string(&mut out, error);
+    out.push_str(",\"error_description\":");
+    push_json_string(&mut out, description);
+    out.push_str(",\"reason\":");
+    push_json_string(&mut out, reason.as_str());
+    out.push('}');
+    out
+}
+
+/// Appends `s` as a JSON string (RFC 8259 §7): quotes, backslashes and
+/// control characters escaped; everything else as is.
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // Our messages nearly always: one copy.
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn the_body_is_the_json_a_serializer_would_write() {
+        for message in [
+            "token expired 5s ago",
+            "issuer \"a\\b\" is\tnot\r\ntrusted \u{1} \u{1f} é ✓",
+            "",
+        ] {
+            let got: Value =
+                serde_json::from_str(&body("invalid_token", message, Reason::TokenExpired))
+                    .expect("valid JSON");
+            assert_eq!(
+                got,
+                json!({"error": "invalid_token", "error_description": message, "reason": "token_expired"})
+            );
+        }
     }
 }

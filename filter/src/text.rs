@@ -1,5 +1,7 @@
 //! Small text helpers for messages and header values built from untrusted input.
 
+use std::borrow::Cow;
+
 /// At most `max` characters of `s`, with an ellipsis when cut.
 pub fn clip(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -10,14 +12,21 @@ pub fn clip(s: &str, max: usize) -> String {
 
 /// Text safe inside an RFC 7230 quoted-string of a response header, and in a
 /// log line: only visible ASCII and space survive, `"` and `\` become `'`.
-pub fn header_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '"' | '\\' => '\'',
-            ' '..='~' => c,
-            _ => '?',
-        })
-        .collect()
+/// Borrowed when nothing needs replacing, as for most of our own messages.
+pub fn header_safe(s: &str) -> Cow<'_, str> {
+    let safe = |b: u8| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\';
+    if s.bytes().all(safe) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| match c {
+                '"' | '\\' => '\'',
+                ' '..='~' => c,
+                _ => '?',
+            })
+            .collect(),
+    )
 }
 
 /// True when a value may be sent as an HTTP header value as is: no control

@@ -2,7 +2,7 @@
 //! that spends the least on a bad token (structure, issuer, algorithm, time,
 //! audience, key selection, and only then the signature).
 
-use crate::cache::{self, Cached, TokenCache};
+use crate::cache::{Cached, TokenCache};
 use crate::config::{Config, KeySource, Provider};
 use crate::jwks::KeySet;
 use crate::reason::{Denial, Reason};
@@ -47,6 +47,8 @@ pub struct Identity {
     pub subject: Option<String>,
     pub client_id: Option<String>,
     pub scopes: Vec<String>,
+    /// `scopes`, space-delimited: what headers and logs carry, joined once.
+    pub scope_text: String,
     pub jti: Option<String>,
     pub exp: u64,
     /// (claim, header value) for the configured identity claims present in the token.
@@ -112,11 +114,10 @@ pub fn authenticate(
     // Tokens that cannot be a JWS are refused without hashing them: junk must
     // stay cheap, and it would only fill the cache with misses.
     let plausible =
-        token.len() <= cfg.max_token_bytes && token.bytes().filter(|b| *b == b'.').count() == 2;
+        token.len() <= cfg.max_token_bytes && crate::scan::shape(token.as_bytes()).dots == 2;
     let Some(cache) = cache.filter(|_| plausible) else {
         return validate(cfg, token, store, now).map(Rc::new);
     };
-    let key = cache::key(token);
     let current_keys = |p: usize| -> Option<Rc<KeySet>> {
         match &cfg.providers.get(p)?.keys {
             KeySource::Inline(set) => Some(Rc::clone(set)),
@@ -126,7 +127,7 @@ pub fn authenticate(
             },
         }
     };
-    match cache.get(&key, current_keys, now) {
+    match cache.get(token, current_keys, now) {
         Some(Cached::Valid(id)) => return Ok(id),
         Some(Cached::Invalid(denial)) => {
             return Err(Failure::Denied {
@@ -140,7 +141,7 @@ pub fn authenticate(
         Ok(v) => {
             let id = Rc::new(v.identity);
             cache.insert(
-                key,
+                token,
                 Cached::Valid(Rc::clone(&id)),
                 id.provider,
                 &v.keys,
@@ -151,7 +152,7 @@ pub fn authenticate(
         Err((failure, Some(bad))) => {
             if let Failure::Denied { denial, .. } = &failure {
                 cache.insert(
-                    key,
+                    token,
                     Cached::Invalid(denial.clone()),
                     bad.provider,
                     &bad.keys,
@@ -425,6 +426,7 @@ fn identity(cfg: &Config, index: usize, p: &Provider, c: &Claims) -> Result<Iden
         issuer: p.issuer.clone(),
         subject: c.sub.clone(),
         client_id,
+        scope_text: scopes.join(" "),
         scopes,
         jti: c.jti.clone(),
         exp: c.exp.unwrap_or_default(),

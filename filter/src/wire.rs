@@ -5,13 +5,60 @@
 //! Layout: `u32 count`, then `count` pairs of `u32 name_len, u32 value_len`,
 //! then for each pair `name \0 value \0` (little-endian lengths).
 
+use std::borrow::Cow;
+
+/// A header map as a host hands it over, in the ABI's encoding. Decoding
+/// borrows names and values from it: reading a request's headers costs one
+/// buffer, not an allocation per header.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeaderMap {
+    bytes: Vec<u8>,
+}
+
+impl HeaderMap {
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        HeaderMap { bytes }
+    }
+
+    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Self {
+        let borrowed: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(n, v)| (n.as_ref(), v.as_ref()))
+            .collect();
+        HeaderMap {
+            bytes: encode_map(&borrowed),
+        }
+    }
+
+    /// The pairs in order; `None` for a malformed buffer or a name that is not
+    /// UTF-8. Values that are not UTF-8 are read lossily (U+FFFD), which no
+    /// token or path check accepts.
+    pub fn decode(&self) -> Option<Vec<(&str, Cow<'_, str>)>> {
+        let raw = decode_raw(&self.bytes)?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (n, v) in raw {
+            out.push((std::str::from_utf8(n).ok()?, text(v)));
+        }
+        Some(out)
+    }
+}
+
+/// UTF-8 as is, or lossily: the strict check is word-at-a-time fast, the
+/// lossy reader goes byte by byte, and nearly every value is valid.
+fn text(v: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(v) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(v),
+    }
+}
+
 fn u32_at(bytes: &[u8], at: usize) -> Option<usize> {
     let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
     usize::try_from(u32::from_le_bytes(b)).ok()
 }
 
-/// Decodes a header map; names must be UTF-8, values are raw bytes.
-pub fn decode_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+/// Decodes a header map into borrowed names and values (raw bytes).
+pub fn decode_raw(bytes: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     if bytes.is_empty() {
         return Some(Vec::new());
     }
@@ -30,7 +77,7 @@ pub fn decode_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
         data = data.checked_add(name_len)?.checked_add(1)?;
         let value = bytes.get(data..data.checked_add(value_len)?)?;
         data = data.checked_add(value_len)?.checked_add(1)?;
-        out.push((String::from_utf8(name.to_vec()).ok()?, value.to_vec()));
+        out.push((name, value));
     }
     Some(out)
 }
@@ -65,32 +112,35 @@ mod tests {
     #[test]
     fn round_trips() {
         let map = [(":path", "/a?b"), ("x-empty", ""), ("k", "v\u{e9}")];
-        let decoded = decode_map(&encode_map(&map)).expect("valid");
-        let back: Vec<(&str, &[u8])> = decoded
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_slice()))
-            .collect();
-        let want: Vec<(&str, &[u8])> = map.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
-        assert_eq!(back, want);
-        assert_eq!(decode_map(&[]), Some(Vec::new()));
+        let block = HeaderMap::from_pairs(&map);
+        let decoded = block.decode().expect("valid");
+        let back: Vec<(&str, &str)> = decoded.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        assert_eq!(back, map);
+        assert!(decoded.iter().all(|(_, v)| matches!(v, Cow::Borrowed(_))));
+        assert_eq!(HeaderMap::default().decode(), Some(Vec::new()));
     }
 
     #[test]
     fn malformed_buffers_are_refused_not_a_panic() {
         let good = encode_map(&[("a", "b"), ("cc", "dd")]);
         for cut in 0..good.len() {
-            let _ = decode_map(&good[..cut]);
+            let _ = decode_raw(&good[..cut]);
         }
-        assert_eq!(decode_map(&[0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(decode_raw(&[0xff, 0xff, 0xff, 0xff]), None);
         let mut huge = good.clone();
         huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(decode_map(&huge), None);
+        assert_eq!(decode_raw(&huge), None);
         let mut bad_utf8 = encode_map(&[("a", "b")]);
         bad_utf8[12] = 0xff;
-        assert_eq!(decode_map(&bad_utf8), None);
-        // Non-UTF-8 values are carried as bytes.
+        assert_eq!(HeaderMap::from_bytes(bad_utf8).decode(), None);
+        // Non-UTF-8 values are carried as bytes, and read lossily.
         let mut raw = encode_map(&[("a", "b")]);
         raw[14] = 0xff;
-        assert_eq!(decode_map(&raw).map(|m| m[0].1.clone()), Some(vec![0xff]));
+        assert_eq!(decode_raw(&raw).map(|m| m[0].1.to_vec()), Some(vec![0xff]));
+        let block = HeaderMap::from_bytes(raw);
+        assert_eq!(
+            block.decode().map(|m| m[0].1.to_string()),
+            Some("\u{fffd}".to_string())
+        );
     }
 }

@@ -13,6 +13,7 @@ use scopegate::adapter::{self, Host, Loaded, LogLevel, PeerCertificate, Step};
 use scopegate::reason::Reason;
 use scopegate::response::LocalResponse;
 use scopegate::validate::NoRemoteKeys;
+use scopegate::wire::HeaderMap;
 use serde_json::{json, Value};
 use std::rc::Rc;
 use support::*;
@@ -31,13 +32,13 @@ struct FakeHost {
 }
 
 impl Host for FakeHost {
-    fn request_headers(&mut self) -> Vec<(String, String)> {
-        self.headers.clone()
+    fn request_headers(&mut self) -> HeaderMap {
+        HeaderMap::from_pairs(&self.headers)
     }
     fn remove_request_header(&mut self, name: &str) {
         self.removed.push(name.into());
     }
-    fn set_request_header(&mut self, name: &str, value: &str) {
+    fn add_request_header(&mut self, name: &str, value: &str) {
         self.set.push((name.into(), value.into()));
     }
     fn set_path(&mut self, path: &str) {
@@ -87,8 +88,8 @@ fn loaded(doc: &Value) -> Loaded {
 fn header<'a>(r: &'a LocalResponse, name: &str) -> Option<&'a str> {
     r.headers
         .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_ref())
 }
 
 #[test]
@@ -294,4 +295,54 @@ fn audit_line_names_the_mtls_peer_when_there_is_one() {
         audit.get("peer_certificate").is_none(),
         "absent without mTLS"
     );
+}
+
+#[test]
+fn request_properties_set_only_the_configured_facts() {
+    let t = format!("Bearer {}", rs256(&claims("payments:read")));
+    let keys = |host: &FakeHost| -> Vec<String> {
+        host.properties.iter().map(|(k, _)| k.clone()).collect()
+    };
+    let mut all = base_config();
+    all["audit_log"] = json!("off");
+    let mut host = request("GET", "/payments/1", &[("authorization", &t)]);
+    let step = adapter::on_request_headers(&loaded(&all), &NoRemoteKeys, None, &mut host, NOW);
+    assert_eq!(step, Step::Continue);
+    assert_eq!(
+        keys(&host),
+        [
+            "scopegate.decision",
+            "scopegate.reason",
+            "scopegate.rule",
+            "scopegate.subject",
+            "scopegate.client_id",
+            "scopegate.issuer",
+            "scopegate.scopes"
+        ]
+    );
+
+    let mut some = all.clone();
+    some["request_properties"] = json!(["reason", "client_id"]);
+    let mut host = request("GET", "/payments/1", &[("authorization", &t)]);
+    adapter::on_request_headers(&loaded(&some), &NoRemoteKeys, None, &mut host, NOW);
+    assert_eq!(
+        host.properties,
+        [
+            ("scopegate.reason".to_string(), "allowed".to_string()),
+            (
+                "scopegate.client_id".to_string(),
+                "billing-batch".to_string()
+            )
+        ]
+    );
+
+    let mut none = all;
+    none["request_properties"] = json!([]);
+    let mut host = request("GET", "/payments/1", &[]);
+    assert_eq!(
+        adapter::on_request_headers(&loaded(&none), &NoRemoteKeys, None, &mut host, NOW),
+        Step::Responded
+    );
+    assert!(host.properties.is_empty(), "{:?}", host.properties);
+    assert_eq!(host.counts, [Reason::TokenMissing], "still counted");
 }

@@ -28,7 +28,8 @@ fn run_cached(
     token: &str,
     now: u64,
 ) -> Reason {
-    let headers = bearer(token);
+    let owned = bearer(token);
+    let headers = scopegate::decision::borrow_headers(&owned);
     decide_cached(
         cfg,
         &Request {
@@ -48,7 +49,8 @@ fn a_repeated_token_is_a_hit_with_the_same_identity() {
     let cfg = config();
     let mut cache = TokenCache::new(16);
     let t = rs256(&claims("payments:read"));
-    let headers = bearer(&t);
+    let owned = bearer(&t);
+    let headers = scopegate::decision::borrow_headers(&owned);
     let req = Request {
         method: "GET",
         path: "/payments/1",

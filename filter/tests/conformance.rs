@@ -318,7 +318,8 @@ fn config_for(
 }
 
 fn run(cfg: &Config, token: &str, now: u64) -> Decision {
-    let headers = vec![("authorization".to_string(), format!("Bearer {token}"))];
+    let value = format!("Bearer {token}");
+    let headers = [("authorization", value.as_str())];
     decide(
         cfg,
         &Request {

@@ -158,10 +158,11 @@ fn decisions_digest() {
         if rng.chance(20) {
             headers.push(("x-identity-subject".into(), "spoof".into()));
         }
+        let pairs = scopegate::decision::borrow_headers(&headers);
         let req = Request {
             method,
             path: &path,
-            headers: &headers,
+            headers: &pairs,
         };
         let d = decide(&cfg, &req, &NoRemoteKeys, NOW);
         let m = headers::plan(&cfg, &req, &d);

@@ -124,3 +124,27 @@ def test_dry_run_counts_denials_it_lets_through(gw_dry_run, tok):
     r = gw_dry_run.request("POST", "/payments/1/refunds", token=tok("payments:read"))
     h.expect_allowed(r)
     assert gw_dry_run.scopegate_counter("requests.insufficient_scope") == before + 1
+
+
+def test_request_properties_can_be_narrowed_or_turned_off(gateways, tok):
+    """`request_properties` picks the access-log facts Scopegate sets (each is a
+    host call per request); the decision, counters and headers stay the same."""
+    some = gateways.get("props-some", request_properties=["decision", "reason"])
+    none = gateways.get("props-none", request_properties=[])
+    t = tok("payments:read", sub="svc-props", client_id="props-client")
+    r_some, r_none = some.get("/payments/7", token=t), none.get("/payments/7", token=t)
+    d_some, d_none = some.get("/payments/7"), none.get("/payments/7")
+    for r in (r_some, r_none):
+        assert r.status == 200 and r.upstream_headers("x-identity-subject") == ["svc-props"]
+    for r in (d_some, d_none):
+        assert r.status == 401
+
+    def line(gw, marker):
+        return next((l for l in gw.access_log().splitlines() if f" {marker} " in l), None)
+
+    assert wait_for(lambda: all(line(some, r.marker) for r in (r_some, d_some)))
+    assert wait_for(lambda: all(line(none, r.marker) for r in (r_none, d_none)))
+    assert "decision=allow reason=allowed rule=- subject=- client_id=-" in line(some, r_some.marker)
+    assert "decision=deny reason=token_missing rule=- " in line(some, d_some.marker)
+    assert "decision=- reason=- rule=- subject=- client_id=-" in line(none, r_none.marker)
+    assert none.scopegate_counter("requests.allowed") >= 1

@@ -132,7 +132,7 @@ pub fn run(cfg: &Config, method: &str, path: &str, headers: &[(String, String)])
         &Request {
             method,
             path,
-            headers,
+            headers: &scopegate::decision::borrow_headers(headers),
         },
         &NoRemoteKeys,
         NOW,
