@@ -9,11 +9,11 @@
 
 mod support;
 
-use scopegate::cache::TokenCache;
+use scopegate::cache::{Cached, TokenCache};
 use scopegate::config::Config;
 use scopegate::decision::{decide_cached, Request};
 use scopegate::jwks::{self, KeySet};
-use scopegate::reason::Reason;
+use scopegate::reason::{Denial, Reason};
 use scopegate::validate::{KeyStore, Keys, NoRemoteKeys};
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -193,4 +193,56 @@ fn the_cache_is_bounded_and_can_be_off() {
     run_cached(&cfg, &NoRemoteKeys, &mut off, "/payments", &t, NOW);
     run_cached(&cfg, &NoRemoteKeys, &mut off, "/payments", &t, NOW);
     assert_eq!((off.len(), off.hits), (0, 0));
+}
+
+#[test]
+fn a_hit_needs_the_exact_token() {
+    // Same length, same prefix, one byte apart: never the other's entry.
+    let keys = key_set(&["rsa1"]);
+    let mut cache = TokenCache::new(16);
+    let a = format!("{}.{}.AAAA", "x".repeat(40), "y".repeat(40));
+    let b = format!("{}.{}.AAAB", "x".repeat(40), "y".repeat(40));
+    cache.insert(
+        &a,
+        Cached::Invalid(Denial::new(Reason::SignatureInvalid, "bad")),
+        0,
+        &keys,
+        NOW + 60,
+    );
+    let current = |_: usize| Some(Rc::clone(&keys));
+    assert!(cache.get(&b, current, NOW).is_none());
+    assert!(cache.get(&a, current, NOW).is_some());
+    assert_eq!((cache.hits, cache.misses), (1, 1));
+}
+
+#[test]
+fn the_cache_holds_at_most_its_byte_budget_of_tokens() {
+    let keys = key_set(&["rsa1"]);
+    let mut cache = TokenCache::new(8); // 8 entries, 8 x 2 KiB of tokens
+    let budget = 8 * scopegate::cache::BYTES_PER_ENTRY;
+    for i in 0..40 {
+        let token = format!("{i:04}.{}.sig", "p".repeat(6000));
+        cache.insert(
+            &token,
+            Cached::Invalid(Denial::new(Reason::SignatureInvalid, "bad")),
+            0,
+            &keys,
+            NOW + 60,
+        );
+        assert!(cache.bytes() <= budget, "{} > {budget}", cache.bytes());
+        assert!(cache.len() <= 8);
+    }
+    assert_eq!(cache.len(), 2, "6 KB tokens: two fit in 16 KiB");
+    let huge = "h".repeat(budget + 1);
+    cache.insert(
+        &huge,
+        Cached::Invalid(Denial::new(Reason::SignatureInvalid, "bad")),
+        0,
+        &keys,
+        NOW + 60,
+    );
+    assert!(
+        cache.bytes() <= budget,
+        "a token over the whole budget is not kept"
+    );
 }

@@ -25,19 +25,29 @@ import tokens as tok
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 # "floor": a Proxy-Wasm filter that only returns Continue (tests/bench/floor):
-# the cost of the Wasm boundary alone, to show where Scopegate's time goes.
-SIDES = ["baseline", "native", "floor", "scopegate"]
+# the cost of the Wasm boundary alone. "contract": the same filter making only
+# the host calls Scopegate's public contract requires, no logic: for junk those
+# of a denial (headers, clock, three request properties, a counter, a 401),
+# for the other workloads those of an allowed request (headers, clock, seven
+# request properties, three identity headers, two counters).
+# "scopegate-lean": Scopegate with "request_properties": [] (no access-log
+# properties), the one host-call cost a deployment can opt out of.
+SIDES = ["baseline", "native", "floor", "contract", "scopegate", "scopegate-lean"]
+# Sides that run a Proxy-Wasm filter, from the generic template envoy/wasm.yaml.
+WASM_SIDES = ("floor", "contract", "scopegate", "scopegate-lean")
+SCOPEGATE_SIDES = ("scopegate", "scopegate-lean")
 WORKLOADS = ["steady", "cold", "attack", "junk"]
 ALGS = ["RS256", "ES256"]
 PATH = "/payments/1"
 # wrk token mode per workload (see wrk.lua)
 MODE = {"steady": "shared", "cold": "unique", "attack": "unique", "junk": "shared"}
 # Expected status of the workload's requests, per side.
+# (The contract floor checks nothing: it allows all but junk, which it denies.)
 EXPECT = {
-    "steady": {"baseline": 200, "native": 200, "floor": 200, "scopegate": 200},
-    "cold": {"baseline": 200, "native": 200, "floor": 200, "scopegate": 200},
-    "attack": {"baseline": 200, "native": 401, "floor": 200, "scopegate": 401},
-    "junk": {"baseline": 200, "native": 401, "floor": 200, "scopegate": 401},
+    "steady": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200},
+    "cold": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200},
+    "attack": {"baseline": 200, "native": 401, "floor": 200, "contract": 200, "scopegate": 401, "scopegate-lean": 401},
+    "junk": {"baseline": 200, "native": 401, "floor": 200, "contract": 401, "scopegate": 401, "scopegate-lean": 401},
 }
 # Targets from the issue: (workload, versus, minimum ratio of req/s)
 TARGETS = {
@@ -74,7 +84,7 @@ def parse_args(argv):
                    help="pre-minted tokens per algorithm for cold and attack (120000)")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list (steady,cold,attack,junk)")
     p.add_argument("--algs", default=",".join(ALGS), help="comma list (RS256,ES256)")
-    p.add_argument("--sides", default=",".join(SIDES), help="comma list (baseline,native,floor,scopegate)")
+    p.add_argument("--sides", default=",".join(SIDES), help="comma list (" + ",".join(SIDES) + ")")
     p.add_argument("--wrk-cpu", default=os.environ.get("BENCH_WRK_CPU", "0"), help="taskset CPU list for wrk (0)")
     p.add_argument("--envoy-cpu", default=os.environ.get("BENCH_ENVOY_CPU", "1"), help="taskset CPU list for Envoy (1)")
     p.add_argument("--wait-quiet", type=int, default=env_default("BENCH_WAIT_QUIET", 0),
@@ -84,6 +94,19 @@ def parse_args(argv):
     p.add_argument("--retries", type=int, default=env_default("BENCH_RETRIES", 2), help="repeats of a disturbed run (2)")
     p.add_argument("--retry-budget", type=int, default=env_default("BENCH_RETRY_BUDGET", 150),
                    help="seconds all repeats together may take (150)")
+    p.add_argument("--instructions", action="store_true", default=bool(os.environ.get("BENCH_INSTRUCTIONS")),
+                   help="count instructions per request under callgrind instead of timing (needs valgrind)")
+    p.add_argument("--icount-requests", type=int, default=env_default("BENCH_ICOUNT_REQUESTS", 2000),
+                   help="requests counted per side with --instructions (2000)")
+    p.add_argument("--icount-warmup", type=int, default=env_default("BENCH_ICOUNT_WARMUP", 300),
+                   help="warm-up requests before counting (300)")
+    p.add_argument("--icount-jobs", type=int, default=env_default("BENCH_ICOUNT_JOBS", 2),
+                   help="Envoys counted at once (2; counts do not depend on load)")
+    p.add_argument("--soak", type=int, default=env_default("BENCH_SOAK", 0),
+                   help="instead of the table: a cold run of this many seconds per --soak-sides side, "
+                        "sampling Envoy's memory every 10 s (0: off)")
+    p.add_argument("--soak-sides", default=os.environ.get("BENCH_SOAK_SIDES", "native,scopegate"),
+                   help="sides of the soak run (native,scopegate)")
     p.add_argument("--out", default=os.environ.get("BENCH_OUT", os.path.join(HERE, "results")),
                    help="directory for latest.md / latest.json (tests/bench/results)")
     p.add_argument("--work", default=os.environ.get("BENCH_WORK", os.path.join(HERE, ".work")),
@@ -92,6 +115,10 @@ def parse_args(argv):
     a.workloads = [w for w in a.workloads.split(",") if w]
     a.algs = [x for x in a.algs.split(",") if x]
     a.sides = [s for s in a.sides.split(",") if s]
+    a.soak_sides = [s for s in a.soak_sides.split(",") if s]
+    for s in a.soak_sides:
+        if s not in SIDES:
+            p.error(f"unknown soak side {s}")
     for w in a.workloads:
         if w not in WORKLOADS:
             p.error(f"unknown workload {w}")
@@ -272,10 +299,19 @@ def first_lines(path: str, n: int) -> list[str]:
     return out
 
 
-def check(envoy: Envoy, side: str, alg: str, files: dict):
+def check(envoy: Envoy, side: str, workload: str, alg: str, files: dict):
     """Before timing: the side must answer what the workload expects."""
     with open(files["check"]) as f:
         c = json.load(f)
+    if side == "contract":
+        # It checks nothing: every request gets the workload's verdict.
+        want = EXPECT[workload][side]
+        for name, token in [("steady token", first_lines(files["steady"], 1)[0]), ("junk", first_lines(files["junk"], 1)[0])]:
+            status, body = request(envoy.port, token)
+            if status != want:
+                raise BenchError(f"correctness check failed before timing: side={side} ({workload}) case '{name}': "
+                                 f"got {status}, expected {want}\n--- envoy log ---\n{envoy.log_tail()}")
+        return
     auth = side not in ("baseline", "floor")
     cases = [
         ("steady token", first_lines(files["steady"], 1)[0], 200),
@@ -334,10 +370,10 @@ def one_run(args, envoy_bin, configs, meta, workload, alg, side, rnd, workdir) -
     files = meta["files"][alg]
     rundir = os.path.join(workdir, "runs", f"r{rnd}-{workload}-{alg}-{side}")
     shutil.rmtree(rundir, ignore_errors=True)
-    envoy = Envoy(envoy_bin, configs[side], rundir, args.envoy_cpu).start()
+    envoy = Envoy(envoy_bin, config_for(configs, side, workload), rundir, args.envoy_cpu).start()
     try:
         idle = envoy.memory()
-        check(envoy, side, alg, files)
+        check(envoy, side, workload, alg, files)
         if args.warmup > 0:  # warm connections, JIT and the steady tokens; never the measured pool
             wrk(args, envoy.port, files["steady"], "shared", args.warmup, os.path.join(rundir, "warmup.json"))
         cpus = (cpu_list(args.envoy_cpu) | cpu_list(args.wrk_cpu)) if taskset("0") else None
@@ -405,9 +441,9 @@ def cache_line(rs, side) -> str:
     hit = miss = 0
     for r in rs:
         for k, v in r["stats_delta"].items():
-            if side == "scopegate" and k.endswith("scopegate.cache.hit"):
+            if side in SCOPEGATE_SIDES and k.endswith("scopegate.cache.hit"):
                 hit += v
-            elif side == "scopegate" and k.endswith("scopegate.cache.miss"):
+            elif side in SCOPEGATE_SIDES and k.endswith("scopegate.cache.miss"):
                 miss += v
             elif side == "native" and k.endswith("jwt_cache_hit"):
                 hit += v
@@ -445,39 +481,46 @@ def render(runs, rows, args, info) -> str:
                 if not r:
                     continue
                 rs = [x for x in runs if (x["workload"], x["alg"], x["side"]) == (w, a, s)]
-                cache = cache_line(rs, s) if s in ("native", "scopegate") else "-"
-                flag = " ⚠wrapped" if r["wrapped"] and s in ("native", "scopegate") else ""
+                cache = cache_line(rs, s) if s in ("native",) + SCOPEGATE_SIDES else "-"
+                flag = " ⚠wrapped" if r["wrapped"] and s in ("native",) + SCOPEGATE_SIDES else ""
                 L.append(
                     f"| {w} | {a} | {s} | {r['rps']:,.0f}{flag} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                     f"{r['non2xx']:,.0f} of {r['requests']:,.0f} | {r['cpu_us']:.1f} | {cache} | "
                     f"{r['rps_min']:,.0f}–{r['rps_max']:,.0f} |"
                 )
     L.append("")
-    L.append("Ratios (median req/s; p99 ratio in parentheses, lower is better):")
+    L.append("Ratios (median req/s; p99 ratio in parentheses, lower is better). \"lean\" is scopegate-lean "
+             "(`request_properties: []`); contract and floor are the two Proxy-Wasm floors:")
     L.append("")
-    L.append("| workload | alg | Scopegate/native | Scopegate/baseline | floor/native | target | met |")
-    L.append("|---|---|---:|---:|---:|---|---|")
+    L.append("| workload | alg | Scopegate/native | Scopegate/baseline | lean/native | contract/native | floor/native | target | met | met (lean) |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---|---|---|")
     for w in args.workloads:
         for a in args.algs:
+            nat = rows.get((w, a, "native"))
             sg = rows.get((w, a, "scopegate"))
-            if not sg:
+            if not sg and not rows.get((w, a, "scopegate-lean")):
                 continue
-            cells, met = {}, []
-            for other in ("native", "baseline"):
-                o = rows.get((w, a, other))
-                if o and o["rps"]:
-                    cells[other] = f"{sg['rps'] / o['rps']:.2f}× ({sg['p99_ms'] / o['p99_ms']:.2f}×)" if o["p99_ms"] else f"{sg['rps'] / o['rps']:.2f}×"
-                else:
-                    cells[other] = "-"
-            targets = []
-            for other, minimum in TARGETS[w]:
-                o = rows.get((w, a, other))
-                targets.append(f"≥{minimum:.1f}× {other}")
-                if o and o["rps"]:
-                    met.append("yes" if sg["rps"] / o["rps"] >= minimum else "NO")
-            fl, nat = rows.get((w, a, "floor")), rows.get((w, a, "native"))
-            floor_cell = f"{fl['rps'] / nat['rps']:.2f}×" if fl and nat and nat["rps"] else "-"
-            L.append(f"| {w} | {a} | {cells['native']} | {cells['baseline']} | {floor_cell} | {', '.join(targets)} | {'/'.join(met) or '-'} |")
+
+            def ratio(side, other="native", p99=False):
+                x, o = rows.get((w, a, side)), rows.get((w, a, other))
+                if not x or not o or not o["rps"]:
+                    return "-"
+                cell = f"{x['rps'] / o['rps']:.2f}×"
+                return cell + (f" ({x['p99_ms'] / o['p99_ms']:.2f}×)" if p99 and o["p99_ms"] else "")
+
+            def met(side):
+                x = rows.get((w, a, side))
+                out = []
+                for other, minimum in TARGETS[w]:
+                    o = rows.get((w, a, other))
+                    if x and o and o["rps"]:
+                        out.append("yes" if x["rps"] / o["rps"] >= minimum else "NO")
+                return "/".join(out) or "-"
+
+            targets = ", ".join(f"≥{m:.1f}× {o}" for o, m in TARGETS[w])
+            L.append(f"| {w} | {a} | {ratio('scopegate', p99=True)} | {ratio('scopegate', 'baseline', True)} | "
+                     f"{ratio('scopegate-lean')} | {ratio('contract')} | {ratio('floor')} | {targets} | "
+                     f"{met('scopegate')} | {met('scopegate-lean')} |")
     L.append("")
     L.append("Memory (Envoy process, one worker; RSS from /proc/PID/status VmRSS, allocated/heap from admin /memory), MiB, medians:")
     L.append("")
@@ -561,6 +604,82 @@ def render(runs, rows, args, info) -> str:
 # -- main ---------------------------------------------------------------------
 
 
+def envoy_version(envoy_bin: str) -> str:
+    out = subprocess.run([envoy_bin, "--version"], capture_output=True, text=True).stdout
+    m = __import__("re").search(r"version: (\S+)", out)
+    return m.group(1) if m else "?"
+
+
+def soak(args, envoy_bin, configs, meta, info) -> str:
+    """A long cold run per side, Envoy's memory sampled while it runs: the
+    token cache must hold it at its bound however many tokens go by."""
+    alg, files, interval = args.algs[0], meta["files"][args.algs[0]], 10
+    report = {}
+    for side in args.soak_sides:
+        rundir = os.path.join(args.work, "runs", f"soak-{side}")
+        shutil.rmtree(rundir, ignore_errors=True)
+        envoy = Envoy(envoy_bin, config_for(configs, side, "cold"), rundir, args.envoy_cpu).start()
+        samples = []
+        try:
+            check(envoy, side, "cold", alg, files)
+            wrk(args, envoy.port, files["steady"], "shared", 1, os.path.join(rundir, "warmup.json"))
+            env = dict(os.environ, BENCH_TOKENS=files["cold"], BENCH_MODE="unique", BENCH_THREADS=str(args.threads),
+                       BENCH_PATH=PATH, BENCH_REPORT=os.path.join(rundir, "wrk.json"))
+            cmd = taskset(args.wrk_cpu) + ["wrk", "-t", str(args.threads), "-c", str(args.connections),
+                                           "-d", f"{args.soak}s", "--timeout", "5s", "-s",
+                                           os.path.join(HERE, "wrk.lua"), f"http://127.0.0.1:{envoy.port}{PATH}"]
+            t0 = time.monotonic()
+            p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            while True:
+                stats = envoy.stats()
+                done = sum(v for k, v in stats.items() if k.startswith("http.bench.downstream_rq_") and k[-3:] in ("2xx", "4xx", "5xx"))
+                mem = envoy.memory()
+                samples.append({"t": round(time.monotonic() - t0), "requests": done, **mem,
+                                "cache_miss": sum(v for k, v in stats.items() if k.endswith("scopegate.cache.miss")),
+                                "jwt_cache_miss": sum(v for k, v in stats.items() if k.endswith("jwt_cache_miss"))})
+                if p.poll() is not None:
+                    break
+                time.sleep(interval)
+            r = json.load(open(os.path.join(rundir, "wrk.json")))
+        finally:
+            envoy.stop()
+        report[side] = {"samples": samples, "wrk": r}
+        log(f"bench: soak {side}: {r['requests']:,} requests in {args.soak}s, RSS "
+            f"{mib(samples[0]['rss'])} → {mib(samples[-1]['rss'])} MiB (max {mib(max(s['rss'] for s in samples))})")
+    L = ["# Scopegate benchmark: memory over a long cold run", ""]
+    L.append(f"- date: {info['date']}; {alg}; each request carries a token not seen for "
+             f"{args.cold_tokens:,} requests (pool of {args.cold_tokens:,}, re-used in order once outpaced), "
+             f"so every one is a cache miss and an insertion; wrk -c {args.connections}, {args.soak} s per side")
+    L.append(f"- scopegate.wasm: {info['wasm_size']} bytes; Scopegate's token cache at its default "
+             f"(4096 entries, at most 2 KiB of token each)")
+    L.append("")
+    for side, data in report.items():
+        s = data["samples"]
+        L.append(f"## {side}: {data['wrk']['requests']:,} requests, RSS {mib(s[0]['rss'])} → {mib(s[-1]['rss'])} MiB "
+                 f"(max {mib(max(x['rss'] for x in s))}), tcmalloc allocated {mib(s[0]['allocated'])} → "
+                 f"{mib(s[-1]['allocated'])} MiB")
+        L.append("")
+        L.append("| s | requests | RSS MiB | allocated MiB | heap MiB | cache misses |")
+        L.append("|---:|---:|---:|---:|---:|---:|")
+        for x in s:
+            miss = x["cache_miss"] if side in SCOPEGATE_SIDES else x["jwt_cache_miss"]
+            L.append(f"| {x['t']} | {x['requests']:,} | {mib(x['rss'])} | {mib(x['allocated'])} | {mib(x['heap_size'])} | {miss:,} |")
+        L.append("")
+    md = "\n".join(L)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "soak.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(args.out, "soak.json"), "w") as f:
+        json.dump({"info": info, "sides": report}, f, indent=1)
+    return md
+
+
+def config_for(configs: dict, side: str, workload: str) -> str:
+    if side == "contract":
+        return configs["contract-deny" if workload == "junk" else "contract-allow"]
+    return configs[side]
+
+
 def build_configs(workdir, meta, wasm) -> dict:
     with open(meta["jwks"]) as f:
         jwks = json.load(f)
@@ -568,16 +687,25 @@ def build_configs(workdir, meta, wasm) -> dict:
     with open(os.path.join(HERE, "envoy", "scopegate-config.json")) as f:
         sg = json.load(f)
     sg["providers"][0]["jwks"] = {"inline": jwks}
-    subst = {
-        "@JWKS_JSON@": json.dumps(json.dumps(jwks, separators=(",", ":"))),
-        "@WASM@": json.dumps(wasm),
-        "@FLOOR_WASM@": json.dumps(os.path.join(HERE, "floor", "target", "wasm32-wasip1", "release", "wasm_floor.wasm")),
-        "@SCOPEGATE_CONFIG@": json.dumps(json.dumps(sg, separators=(",", ":"))),
+    lean = dict(sg, request_properties=[])
+    floor = os.path.join(HERE, "floor", "target", "wasm32-wasip1", "release", "wasm_floor.wasm")
+    compact = lambda doc: json.dumps(doc, separators=(",", ":"))
+    wasm_sides = {
+        "floor": (floor, ""),
+        "contract-allow": (floor, "contract-allow"),
+        "contract-deny": (floor, "contract-deny"),
+        "scopegate": (wasm, compact(sg)),
+        "scopegate-lean": (wasm, compact(lean)),
     }
     out = {}
-    for side in SIDES:
-        with open(os.path.join(HERE, "envoy", f"{side}.yaml")) as f:
+    for side in [s for s in SIDES if s != "contract"] + ["contract-allow", "contract-deny"]:
+        template = "wasm" if side in wasm_sides else side
+        with open(os.path.join(HERE, "envoy", f"{template}.yaml")) as f:
             text = f.read()
+        subst = {"@JWKS_JSON@": json.dumps(compact(jwks))}
+        if side in wasm_sides:
+            subst["@WASM_FILE@"] = json.dumps(wasm_sides[side][0])
+            subst["@WASM_CONFIG@"] = json.dumps(wasm_sides[side][1])
         for k, v in subst.items():
             text = text.replace(k, v)
         path = os.path.join(workdir, f"{side}.yaml")
@@ -626,6 +754,20 @@ def main(argv=None) -> int:
             "results will be disturbed (see --wait-quiet)")
     meta = tok.ensure(os.path.join(args.work, "tokens"), args.cold_tokens, workers=os.cpu_count() or 2, log=log)
     configs = build_configs(os.path.join(args.work, "config"), meta, wasm)
+    if args.instructions:
+        if not shutil.which("valgrind"):
+            raise BenchError("valgrind not found on PATH (Debian: apt-get install valgrind)")
+        import icount
+
+        info["envoy_version"] = envoy_version(envoy_bin)
+        print(icount.run(args, envoy_bin, configs, meta, info))
+        log(f"bench: wrote {os.path.join(args.out, 'instructions.md')} and instructions.json")
+        return 0
+    if args.soak:
+        md = soak(args, envoy_bin, configs, meta, info)
+        print(md)
+        log(f"bench: wrote {os.path.join(args.out, 'soak.md')}")
+        return 0
     total = args.rounds * len(args.workloads) * len(args.algs) * len(args.sides)
     log(f"bench: {total} runs of {args.duration}s (+{args.warmup}s warm-up), -t {args.threads} -c {args.connections}")
     runs, n, t0 = [], 0, time.monotonic()

@@ -1,0 +1,189 @@
+"""Instructions per request, counted by Valgrind's callgrind: the noise-free
+companion of the wall-clock runs (tests/bench/run --instructions).
+
+Each side runs in a fresh Envoy (--concurrency 1) under callgrind. After a
+warm-up (connections, V8's compilation, caches) the counters are zeroed, a
+fixed number of requests is sent over one keep-alive connection, and the
+counters are dumped: their total over the request count is the CPU work of
+one request in the whole Envoy process, Wasm VM included. The count does not
+depend on the machine's load, so one run is enough and sides can run side by
+side; it is not time (instructions differ in cost), so the wall-clock
+ratios stay the benchmark's verdict and this table says where the work is.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import glob
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+
+import bench
+import tokens as tok
+
+
+def _tokens(files: dict, workload: str, n: int) -> list[str]:
+    lines = [x for x in open(files[workload]).read().splitlines() if x]
+    if bench.MODE[workload] == "unique":
+        return lines[:n]
+    return [lines[i % len(lines)] for i in range(n)]
+
+
+def _dump_total(path_glob: str) -> int | None:
+    """The `summary` of the part written by `callgrind_control --dump`."""
+    for path in sorted(glob.glob(path_glob)):
+        text = open(path, errors="replace").read()
+        for part in re.split(r"^part: ", text, flags=re.M)[1:]:
+            trigger = re.search(r"^desc: Trigger: (.*)$", part, re.M)
+            total = re.search(r"^summary: (\d+)", part, re.M)
+            if trigger and total and trigger.group(1).strip() == "dump":
+                return int(total.group(1))
+    return None
+
+
+def count_one(envoy_bin: str, config: str, rundir: str, tokens: list[str], warm: list[str],
+              expect: int) -> dict:
+    shutil.rmtree(rundir, ignore_errors=True)
+    os.makedirs(rundir)
+    admin = os.path.join(rundir, "admin.address")
+    out = os.path.join(rundir, "callgrind.out.%p")
+    cmd = ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", f"--callgrind-out-file={out}",
+           "--dump-instr=no", "--collect-jumps=no",
+           envoy_bin, "-c", config, "--concurrency", "1", "--disable-hot-restart", "-l", "error",
+           "--admin-address-path", admin]
+    log = open(os.path.join(rundir, "valgrind.log"), "wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        port = None
+        deadline = time.monotonic() + 300
+        while port is None and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise bench.BenchError(f"Envoy under valgrind exited ({config}); see {rundir}/valgrind.log")
+            try:
+                address = open(admin).read().strip()
+                status = json.load(urllib.request.urlopen(f"http://{address}/listeners?format=json", timeout=5))
+                port = status["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
+            except (OSError, ValueError, KeyError, IndexError):
+                time.sleep(0.5)
+        if port is None:
+            raise bench.BenchError(f"Envoy under valgrind did not become ready ({config})")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        statuses: dict[int, int] = {}
+
+        def send(batch):
+            for t in batch:
+                conn.request("GET", bench.PATH, headers={"authorization": f"Bearer {t}"})
+                r = conn.getresponse()
+                r.read()
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+
+        send(warm)
+        subprocess.run(["callgrind_control", "--zero", str(proc.pid)], capture_output=True, check=False)
+        statuses.clear()
+        send(tokens)
+        subprocess.run(["callgrind_control", "--dump", str(proc.pid)], capture_output=True, check=False)
+        conn.close()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        log.close()
+    total = _dump_total(os.path.join(rundir, "callgrind.out.*"))
+    if total is None:
+        raise bench.BenchError(f"no callgrind dump in {rundir}")
+    if statuses.get(expect, 0) != len(tokens):
+        raise bench.BenchError(f"{config}: expected {len(tokens)} answers {expect}, got {statuses}")
+    return {"instructions": total, "requests": len(tokens), "per_request": total / len(tokens), "statuses": statuses}
+
+
+def run(args, envoy_bin: str, configs: dict, meta: dict, info: dict) -> str:
+    jobs = []
+    for w in args.workloads:
+        for a in args.algs:
+            files = meta["files"][a]
+            # Warm-up: the steady tokens, so caches and JIT are warm but the
+            # measured tokens of cold and attack are still unseen.
+            warm = _tokens(files, "steady", args.icount_warmup)
+            measured = _tokens(files, w, args.icount_requests)
+            for s in args.sides:
+                jobs.append((w, a, s, bench.config_for(configs, s, w), warm, measured))
+    results = {}
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.icount_jobs) as pool:
+        futures = {
+            pool.submit(count_one, envoy_bin, cfg, os.path.join(args.work, "icount", f"{w}-{a}-{s}"),
+                        measured, warm, bench.EXPECT[w][s]): (w, a, s)
+            for w, a, s, cfg, warm, measured in jobs
+        }
+        for n, f in enumerate(concurrent.futures.as_completed(futures), 1):
+            key = futures[f]
+            results[key] = f.result()
+            bench.log(f"[icount {n}/{len(jobs)} {time.monotonic() - t0:5.0f}s] {' '.join(key):28} "
+                      f"{results[key]['per_request']:10,.0f} instructions/request")
+    md = render(args, results, info)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "instructions.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(args.out, "instructions.json"), "w") as f:
+        json.dump({"info": info, "results": [dict(zip(("workload", "alg", "side"), k), **v) for k, v in results.items()]},
+                  f, indent=1)
+    return md
+
+
+def render(args, results: dict, info: dict) -> str:
+    L = ["# Scopegate benchmark: instructions per request (callgrind)", ""]
+    L.append(f"- date: {info['date']}; Envoy {info.get('envoy_version', '?')} `--concurrency 1` under "
+             f"Valgrind's callgrind; {args.icount_requests} requests counted after {args.icount_warmup} "
+             f"warm-up requests (steady tokens), one keep-alive connection, GET {bench.PATH}")
+    L.append(f"- scopegate.wasm: {info['wasm_size']} bytes, sha256 {info['wasm_sha256'][:16]}…")
+    L.append("- every instruction of the Envoy process between the two callgrind dumps, divided by the "
+             "requests: deterministic, independent of the machine's load; not time")
+    L.append("")
+    sides = [s for s in bench.SIDES if s in args.sides]
+    L.append("| workload | alg | " + " | ".join(sides) + " |")
+    L.append("|---|---|" + "---:|" * len(sides))
+    for w in args.workloads:
+        for a in args.algs:
+            cells = []
+            for s in sides:
+                r = results.get((w, a, s))
+                cells.append(f"{r['per_request']:,.0f}" if r else "-")
+            L.append(f"| {w} | {a} | " + " | ".join(cells) + " |")
+    L.append("")
+    L.append("Ratios (native's instructions over the side's: above 1.0× the side does less work per request "
+             "than native), and what each side adds to the baseline:")
+    L.append("")
+    L.append("| workload | alg | native/Scopegate | native/lean | native/contract | native/floor | "
+             "native − baseline | floor − baseline | contract − floor | Scopegate − contract | Scopegate − lean |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for w in args.workloads:
+        for a in args.algs:
+            get = lambda s: results.get((w, a, s), {}).get("per_request")
+            nat = get("native")
+
+            def ratio(s):
+                x = get(s)
+                return f"{nat / x:.2f}×" if nat and x else "-"
+
+            def diff(x, y):
+                x, y = get(x), get(y)
+                return f"{x - y:+,.0f}" if x is not None and y is not None else "-"
+
+            L.append(f"| {w} | {a} | {ratio('scopegate')} | {ratio('scopegate-lean')} | {ratio('contract')} | "
+                     f"{ratio('floor')} | {diff('native', 'baseline')} | {diff('floor', 'baseline')} | "
+                     f"{diff('contract', 'floor')} | {diff('scopegate', 'contract')} | "
+                     f"{diff('scopegate', 'scopegate-lean')} |")
+    L.append("")
+    L.append("Columns: floor − baseline = the Proxy-Wasm boundary (a context and the callbacks per request); "
+             "contract − floor = the host calls the public contract requires (header read, clock, request "
+             "properties, identity headers, counters; for junk a 401 instead); Scopegate − contract = "
+             "Scopegate's own logic (for cold and attack: the signature check); Scopegate − lean = the "
+             "seven request properties (three on a denial).")
+    return "\n".join(L) + "\n"
