@@ -135,6 +135,20 @@ fn is_plain(path: &str) -> bool {
     !(dots && (1..=2).contains(&len))
 }
 
+/// `normalize` without the plain-path shortcut: the reference the fuzzer and
+/// the tests hold the shortcut to.
+#[doc(hidden)]
+pub fn normalize_reference(path: &str) -> Result<String, PathError> {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    if bytes.len() > MAX_PATH_BYTES {
+        return Err(PathError::TooLong(bytes.len()));
+    }
+    normalize_encoded(bytes)
+}
+
 /// The full normalization: `normalize` once the cheap checks are done.
 fn normalize_encoded(bytes: &[u8]) -> Result<String, PathError> {
     // Pass 1: canonical percent-encoding, refusing ambiguous bytes.
