@@ -93,17 +93,21 @@ fn hex_digit(n: u8) -> char {
 /// decoded and the others upper-cased, dot-segments are resolved (RFC 3986
 /// §5.2.4) and repeated slashes merged.
 pub fn normalize(path: &str) -> Result<String, PathError> {
-    let bytes = path.as_bytes();
-    if bytes.first() != Some(&b'/') {
-        return Err(PathError::NotAbsolute);
-    }
-    if bytes.len() > MAX_PATH_BYTES {
-        return Err(PathError::TooLong(bytes.len()));
-    }
+    absolute_and_bounded(path)?;
     if is_plain(path) {
         return Ok(path.to_string());
     }
-    normalize_encoded(bytes)
+    normalize_encoded(path.as_bytes())
+}
+
+fn absolute_and_bounded(path: &str) -> Result<(), PathError> {
+    if !path.starts_with('/') {
+        return Err(PathError::NotAbsolute);
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(PathError::TooLong(path.len()));
+    }
+    Ok(())
 }
 
 /// A path that normalizing leaves as it is: visible ASCII without `%`, `\`,
@@ -139,14 +143,8 @@ fn is_plain(path: &str) -> bool {
 /// the tests hold the shortcut to.
 #[doc(hidden)]
 pub fn normalize_reference(path: &str) -> Result<String, PathError> {
-    let bytes = path.as_bytes();
-    if bytes.first() != Some(&b'/') {
-        return Err(PathError::NotAbsolute);
-    }
-    if bytes.len() > MAX_PATH_BYTES {
-        return Err(PathError::TooLong(bytes.len()));
-    }
-    normalize_encoded(bytes)
+    absolute_and_bounded(path)?;
+    normalize_encoded(path.as_bytes())
 }
 
 /// The full normalization: `normalize` once the cheap checks are done.
