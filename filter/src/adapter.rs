@@ -128,12 +128,13 @@ pub fn keys_unavailable<H: Host>(cfg: &Config, host: &mut H, provider: usize, wh
     let name = cfg.providers.get(provider).map_or("?", |p| p.name.as_str());
     let message = format!("keys of provider \"{name}\" are not available yet: {why}");
     host.count(Reason::JwksUnavailable);
-    if cfg.request_properties.contains(Property::Decision) {
-        host.set_property(Property::Decision.key(), "deny");
-    }
-    if cfg.request_properties.contains(Property::Reason) {
-        host.set_property(Property::Reason.key(), Reason::JwksUnavailable.as_str());
-    }
+    publish(cfg, host, Property::Decision, "deny");
+    publish(
+        cfg,
+        host,
+        Property::Reason,
+        Reason::JwksUnavailable.as_str(),
+    );
     host.log(LogLevel::Warn, &message);
     if cfg.mode == Mode::DryRun {
         return Step::Continue;
@@ -155,9 +156,6 @@ fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, 
         .map(|r| r.name.as_str());
     let id = d.identity.as_ref();
     for p in Property::ALL {
-        if !cfg.request_properties.contains(p) {
-            continue;
-        }
         let value = match p {
             Property::Decision => {
                 if d.is_allowed() {
@@ -173,7 +171,7 @@ fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, 
             Property::Issuer => id.map_or("", |i| i.issuer.as_str()),
             Property::Scopes => id.map_or("", |i| i.scope_text.as_str()),
         };
-        host.set_property(p.key(), value);
+        publish(cfg, host, p, value);
     }
     let wanted = match cfg.audit_log {
         AuditLog::All => true,
@@ -185,6 +183,13 @@ fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, 
         let peer = host.peer_certificate();
         let line = audit::line(cfg, req, d, source.as_deref(), peer.as_ref(), now);
         host.log(LogLevel::Info, &line);
+    }
+}
+
+/// Sets a request property, if the configuration asks for it.
+fn publish<H: Host>(cfg: &Config, host: &mut H, p: Property, value: &str) {
+    if cfg.request_properties.contains(p) {
+        host.set_property(p.key(), value);
     }
 }
 

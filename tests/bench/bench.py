@@ -12,6 +12,7 @@ import datetime
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -606,7 +607,7 @@ def render(runs, rows, args, info) -> str:
 
 def envoy_version(envoy_bin: str) -> str:
     out = subprocess.run([envoy_bin, "--version"], capture_output=True, text=True).stdout
-    m = __import__("re").search(r"version: (\S+)", out)
+    m = re.search(r"version: (\S+)", out)
     return m.group(1) if m else "?"
 
 
