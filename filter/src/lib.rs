@@ -1,40 +1,37 @@
 //! Scopegate: a Proxy-Wasm filter that validates machine identities' JWTs and
 //! enforces a scope-to-route map, for Envoy, Istio and Kong.
 //!
-//! The core (everything but `glue`) is pure: request facts, configuration and
-//! the time come in as arguments, a decision goes out. `adapter` turns that
-//! into gateway actions through a narrow `Host` trait; `glue` implements the
-//! trait with proxy-wasm host calls and exists only in the Wasm build.
+//! The layers, lowest first. Each may use the layers above it in this list,
+//! never one below it (a test in `tests/layers.rs` holds the tree to that):
+//!
+//! - `vocab`: the words every layer speaks: reason codes, algorithm names, text helpers. Uses nothing.
+//! - `crypto`: signature verification (our RSA and P-256, ring for the rest). Uses `vocab`.
+//! - `jose`: JWS compact tokens, base64url, JWK sets, minting for tests. Uses `crypto`, `vocab`.
+//! - `policy`: the validated configuration, path normalization, the route map. Uses `jose`, `vocab`.
+//! - `identity`: from a token to a verified identity, and the verified-token cache. Uses `policy` and below.
+//! - `request`: one request's decision, header changes, denial response and audit line. Uses `identity` and below.
+//! - `remote`: documents fetched from issuers (key sets), shared by the workers. Uses `identity` and below.
+//! - `host`: the gateway adapter behind a `Host` trait, the proxy-wasm glue (Wasm build only). Uses everything.
+//!
+//! Everything below `host` is pure: request facts, configuration and the
+//! time come in as arguments, a decision goes out.
 
-pub mod adapter;
-pub mod alg;
-pub mod audit;
-pub mod base64url;
-pub mod cache;
-pub mod config;
+pub mod vocab;
+
 pub mod crypto;
-pub mod decision;
-pub mod headers;
-pub mod jwks;
-pub mod keyfetch;
-pub mod mint;
-pub mod p256;
-pub mod path;
-pub mod reason;
-pub mod response;
-pub mod rsa;
-pub mod rules;
-pub mod scan;
-pub mod text;
-pub mod token;
-pub mod validate;
-pub mod wire;
 
-#[cfg(target_arch = "wasm32")]
-mod glue;
-#[cfg(target_arch = "wasm32")]
-mod hostcall;
+pub mod jose;
 
-pub use config::Config;
-pub use decision::{decide, Decision, Request};
-pub use reason::Reason;
+pub mod policy;
+
+pub mod identity;
+
+pub mod request;
+
+pub mod remote;
+
+pub mod host;
+
+pub use policy::config::Config;
+pub use request::decision::{decide, Decision, Request};
+pub use vocab::reason::Reason;

@@ -9,11 +9,12 @@
 
 mod support;
 
-use scopegate::adapter::{self, Host, Loaded, LogLevel, PeerCertificate, Step};
-use scopegate::reason::Reason;
-use scopegate::response::LocalResponse;
-use scopegate::validate::NoRemoteKeys;
-use scopegate::wire::HeaderMap;
+use scopegate::host::adapter::{self, Host, Loaded, LogLevel, Step};
+use scopegate::host::wire::HeaderMap;
+use scopegate::identity::validate::NoRemoteKeys;
+use scopegate::request::audit::PeerCertificate;
+use scopegate::request::response::LocalResponse;
+use scopegate::vocab::reason::Reason;
 use serde_json::{json, Value};
 use std::rc::Rc;
 use support::*;
@@ -148,7 +149,7 @@ fn denied_request_gets_an_rfc6750_answer_and_an_audit_line() {
     assert_eq!(r.status, 403);
     assert_eq!(
         header(r, "www-authenticate"),
-        Some("Bearer error=\"insufficient_scope\", scope=\"payments:write refunds:create\", error_description=\"token lacks scope payments:write refunds:create\"")
+        Some("Bearer realm=\"scopegate\", error=\"insufficient_scope\", scope=\"payments:write refunds:create\", error_description=\"the token lacks a scope this route requires\"")
     );
     assert_eq!(header(r, "content-type"), Some("application/json"));
     let body: Value = serde_json::from_str(&r.body).unwrap();
@@ -161,6 +162,10 @@ fn denied_request_gets_an_rfc6750_answer_and_an_audit_line() {
     assert_eq!(*level, LogLevel::Info);
     let audit: Value = serde_json::from_str(line).unwrap();
     assert_eq!(audit["reason"], "insufficient_scope");
+    assert_eq!(
+        audit["message"], "token lacks scope payments:write refunds:create",
+        "the audit line keeps the detail the caller is not told"
+    );
     assert_eq!(audit["rule"], "refund");
     assert_eq!(audit["subject"], "svc-billing");
     assert_eq!(audit["source"], "10.0.0.7:51000");
@@ -184,7 +189,7 @@ fn each_denial_class_has_its_status_and_challenge() {
     assert_eq!(r.status, 401);
     assert!(header(&r, "www-authenticate")
         .unwrap()
-        .starts_with("Bearer error=\"invalid_token\", error_description=\""));
+        .starts_with("Bearer realm=\"scopegate\", error=\"invalid_token\", error_description=\""));
     let r = run(
         &[("authorization", "Bearer x"), ("authorization", "Bearer y")],
         "/payments",
@@ -192,9 +197,68 @@ fn each_denial_class_has_its_status_and_challenge() {
     assert_eq!(r.status, 400);
     assert!(header(&r, "www-authenticate")
         .unwrap()
-        .starts_with("Bearer error=\"invalid_request\""));
+        .starts_with("Bearer realm=\"scopegate\", error=\"invalid_request\""));
+    // A 403 that is not about scope does not send the client to fetch one.
     let r = run(&[], "/nowhere");
     assert_eq!(r.status, 403);
+    let r = run(
+        &[(
+            "authorization",
+            &format!("Bearer {}", rs256(&claims("payments:read"))),
+        )],
+        "/nowhere",
+    );
+    assert_eq!(
+        (r.status, header(&r, "www-authenticate")),
+        (403, Some("Bearer realm=\"scopegate\""))
+    );
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        (body["error"].as_str(), body["reason"].as_str()),
+        (Some("access_denied"), Some("route_not_allowed"))
+    );
+}
+
+#[test]
+fn by_default_a_denial_tells_the_caller_nothing_about_the_configuration() {
+    // A token for another audience, signed with a key id the gateway lacks.
+    let mut c = claims("payments:read");
+    c["aud"] = json!("other");
+    let t = rs256(&c);
+    let answer = |doc: &Value| {
+        let mut host = request(
+            "GET",
+            "/payments/7",
+            &[("authorization", &format!("Bearer {t}"))],
+        );
+        adapter::on_request_headers(&loaded(doc), &NoRemoteKeys, None, &mut host, NOW);
+        let r = host.response.unwrap();
+        (
+            r.body.clone(),
+            header(&r, "www-authenticate").unwrap().to_string(),
+            host.logs,
+        )
+    };
+    let (body, challenge, logs) = answer(&base_config());
+    assert!(
+        !body.contains("payments-api") && !challenge.contains("payments-api"),
+        "{body} {challenge}"
+    );
+    assert!(
+        body.contains("\"the token's audience is not accepted\""),
+        "{body}"
+    );
+    assert!(
+        logs.iter().any(|(_, l)| l.contains("payments-api")),
+        "the audit line has the detail"
+    );
+    let mut verbose = base_config();
+    verbose["error_detail"] = json!("verbose");
+    let (body, challenge, _) = answer(&verbose);
+    assert!(
+        body.contains("payments-api") && challenge.contains("payments-api"),
+        "{body} {challenge}"
+    );
 }
 
 #[test]

@@ -9,12 +9,12 @@
 
 mod support;
 
-use scopegate::cache::{Cached, TokenCache};
-use scopegate::config::Config;
-use scopegate::decision::{decide_cached, Request};
-use scopegate::jwks::{self, KeySet};
-use scopegate::reason::{Denial, Reason};
-use scopegate::validate::{KeyStore, Keys, NoRemoteKeys};
+use scopegate::identity::cache::{Cached, TokenCache};
+use scopegate::identity::validate::{KeyStore, Keys, NoRemoteKeys};
+use scopegate::jose::jwks::{self, KeySet};
+use scopegate::policy::config::Config;
+use scopegate::request::decision::{decide_cached, Request};
+use scopegate::vocab::reason::{Denial, Reason};
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,7 +29,7 @@ fn run_cached(
     now: u64,
 ) -> Reason {
     let owned = bearer(token);
-    let headers = scopegate::decision::borrow_headers(&owned);
+    let headers = scopegate::request::decision::borrow_headers(&owned);
     decide_cached(
         cfg,
         &Request {
@@ -50,7 +50,7 @@ fn a_repeated_token_is_a_hit_with_the_same_identity() {
     let mut cache = TokenCache::new(16);
     let t = rs256(&claims("payments:read"));
     let owned = bearer(&t);
-    let headers = scopegate::decision::borrow_headers(&owned);
+    let headers = scopegate::request::decision::borrow_headers(&owned);
     let req = Request {
         method: "GET",
         path: "/payments/1",
@@ -159,7 +159,7 @@ fn bad_signatures_are_remembered_for_the_same_keys() {
     let forged = format!(
         "{}.{}",
         t.rsplit_once('.').unwrap().0,
-        scopegate::base64url::encode(&[7u8; 256])
+        scopegate::jose::base64url::encode(&[7u8; 256])
     );
     assert_eq!(
         run_cached(&cfg, &NoRemoteKeys, &mut cache, "/payments", &forged, NOW),
@@ -219,7 +219,7 @@ fn a_hit_needs_the_exact_token() {
 fn the_cache_holds_at_most_its_byte_budget_of_tokens() {
     let keys = key_set(&["rsa1"]);
     let mut cache = TokenCache::new(8); // 8 entries, 8 x 2 KiB of tokens
-    let budget = 8 * scopegate::cache::BYTES_PER_ENTRY;
+    let budget = 8 * scopegate::identity::cache::BYTES_PER_ENTRY;
     for i in 0..40 {
         let token = format!("{i:04}.{}.sig", "p".repeat(6000));
         cache.insert(

@@ -24,11 +24,11 @@
     clippy::indexing_slicing
 )]
 
-use scopegate::base64url;
-use scopegate::config::{self, Config};
-use scopegate::jwks;
-use scopegate::token;
-use scopegate::validate::NoRemoteKeys;
+use scopegate::identity::validate::NoRemoteKeys;
+use scopegate::jose::base64url;
+use scopegate::jose::jwks;
+use scopegate::jose::token;
+use scopegate::policy::config::{self, Config};
 use scopegate::{decide, Decision, Reason, Request};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;

@@ -9,10 +9,10 @@
 
 mod support;
 
-use scopegate::alg::Alg;
-use scopegate::base64url;
-use scopegate::decision::Verdict;
-use scopegate::reason::Reason;
+use scopegate::jose::base64url;
+use scopegate::request::decision::Verdict;
+use scopegate::vocab::alg::Alg;
+use scopegate::vocab::reason::Reason;
 use serde_json::{json, Value};
 use support::*;
 

@@ -11,10 +11,10 @@
 
 mod support;
 
-use scopegate::alg::Alg;
-use scopegate::decision::{decide, Request};
-use scopegate::headers;
-use scopegate::validate::NoRemoteKeys;
+use scopegate::identity::validate::NoRemoteKeys;
+use scopegate::request::decision::{decide, Request};
+use scopegate::request::headers;
+use scopegate::vocab::alg::Alg;
 use serde_json::{json, Value};
 use support::*;
 
@@ -158,7 +158,7 @@ fn decisions_digest() {
         if rng.chance(20) {
             headers.push(("x-identity-subject".into(), "spoof".into()));
         }
-        let pairs = scopegate::decision::borrow_headers(&headers);
+        let pairs = scopegate::request::decision::borrow_headers(&headers);
         let req = Request {
             method,
             path: &path,

@@ -9,11 +9,11 @@
 
 mod support;
 
-use scopegate::config::Config;
-use scopegate::keyfetch::{
+use scopegate::identity::validate::{KeyStore, Keys};
+use scopegate::policy::config::Config;
+use scopegate::remote::keyfetch::{
     backoff_ms, refresh_ms, Event, FetchRequest, Fetcher, LocalStore, Response, SharedStore,
 };
-use scopegate::validate::{KeyStore, Keys};
 use serde_json::{json, Value};
 use support::*;
 

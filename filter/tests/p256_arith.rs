@@ -13,8 +13,8 @@ mod common;
 
 use common::*;
 use num_bigint::BigUint;
-use scopegate::p256::testing as t;
-use scopegate::p256::PublicKey;
+use scopegate::crypto::p256::testing as t;
+use scopegate::crypto::p256::PublicKey;
 
 const NL: usize = t::LIMBS;
 const WB: u32 = t::LIMB_BITS;

@@ -17,7 +17,7 @@ use common::*;
 use num_bigint::BigUint;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
-use scopegate::p256::{verify_prehashed, KeyError, PublicKey};
+use scopegate::crypto::p256::{verify_prehashed, KeyError, PublicKey};
 
 const WASM: bool = cfg!(target_arch = "wasm32");
 

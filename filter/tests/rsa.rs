@@ -13,7 +13,9 @@
 use num_bigint::BigUint;
 use ring::rand::SystemRandom;
 use ring::signature::{self, KeyPair, RsaKeyPair};
-use scopegate::rsa::{rsavp1_raw, verify_pkcs1v15, verify_pss, HashAlg, RsaKeyError, RsaPublicKey};
+use scopegate::crypto::rsa::{
+    rsavp1_raw, verify_pkcs1v15, verify_pss, HashAlg, RsaKeyError, RsaPublicKey,
+};
 use sha2::Digest;
 
 const KEYDIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/rsa");

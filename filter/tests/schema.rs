@@ -8,7 +8,7 @@
     clippy::indexing_slicing
 )]
 
-use scopegate::config;
+use scopegate::policy::config;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -148,6 +148,8 @@ fn schema_defaults_match_the_parser() {
     assert_eq!(props["max_token_bytes"]["default"], c.max_token_bytes);
     assert_eq!(props["token_cache_size"]["default"], c.token_cache_size);
     assert_eq!(c.realm, config::DEFAULT_REALM);
+    assert_eq!(s["properties"]["error_detail"]["default"], "minimal");
+    assert_eq!(c.error_detail, config::ErrorDetail::Minimal);
     let p = &c.providers[0];
     assert_eq!(
         s["definitions"]["provider"]["properties"]["clock_skew_s"]["default"],
@@ -156,7 +158,7 @@ fn schema_defaults_match_the_parser() {
     let config::KeySource::Remote(r) = &p.keys else {
         panic!("remote keys")
     };
-    let uri = &s["definitions"]["jwks"]["oneOf"][1]["properties"];
+    let uri = &s["definitions"]["jwks"]["properties"];
     assert_eq!(uri["refresh_interval_s"]["default"], r.refresh_interval_s);
     assert_eq!(uri["timeout_ms"]["default"], r.timeout_ms);
 }

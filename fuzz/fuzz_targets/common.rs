@@ -1,7 +1,7 @@
 //! A fixed configuration with real keys, shared by the targets that decide.
 
-use scopegate::config::{self, Config};
-use scopegate::mint::SigningKey;
+use scopegate::policy::config::{self, Config};
+use scopegate::jose::mint::SigningKey;
 use serde_json::json;
 
 thread_local! {

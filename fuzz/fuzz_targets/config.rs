@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    match scopegate::config::parse_json(data) {
+    match scopegate::policy::config::parse_json(data) {
         Ok(cfg) => assert!(!cfg.providers.is_empty()),
         Err(errors) => {
             assert!(!errors.is_empty());

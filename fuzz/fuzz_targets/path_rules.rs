@@ -6,11 +6,11 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use scopegate::decision::{decide, Request};
-use scopegate::path;
-use scopegate::reason::Reason;
-use scopegate::rules::PathPattern;
-use scopegate::validate::NoRemoteKeys;
+use scopegate::request::decision::{decide, Request};
+use scopegate::policy::path;
+use scopegate::vocab::reason::Reason;
+use scopegate::policy::rules::PathPattern;
+use scopegate::identity::validate::NoRemoteKeys;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -5,13 +5,13 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use scopegate::decision::{decide, Request};
-use scopegate::reason::Reason;
-use scopegate::validate::NoRemoteKeys;
+use scopegate::request::decision::{decide, Request};
+use scopegate::vocab::reason::Reason;
+use scopegate::identity::validate::NoRemoteKeys;
 
 fuzz_target!(|data: &[u8]| {
     let token = String::from_utf8_lossy(data);
-    let _ = scopegate::token::parse(&token, 65536);
+    let _ = scopegate::jose::token::parse(&token, 65536);
     let value = format!("Bearer {token}");
     let headers = [("authorization", value.as_str())];
     for path in ["/payments/1", "/admin/x"] {

@@ -5,10 +5,23 @@ import { WASI } from 'node:wasi';
 import process from 'node:process';
 
 const [, , file, ...args] = process.argv;
+// No filesystem access unless asked for: SCOPEGATE_WASI_PREOPEN=/guest=/host/dir
+// (several pairs separated by ',') maps host directories into the guest, e.g.
+// for examples/base64url_bench.rs reading the fuzz corpus.
+const preopens = {};
+for (const pair of (process.env.SCOPEGATE_WASI_PREOPEN ?? '').split(',')) {
+  if (pair === '') continue;
+  const eq = pair.indexOf('=');
+  if (eq <= 0 || eq === pair.length - 1) {
+    throw new Error(`SCOPEGATE_WASI_PREOPEN: expected /guest=/host/dir, got ${pair}`);
+  }
+  preopens[pair.slice(0, eq)] = pair.slice(eq + 1);
+}
 const wasi = new WASI({
   version: 'preview1',
   args: [file, ...args],
   env: {},
+  preopens,
   returnOnExit: true,
 });
 // The filter's proxy-wasm host calls are linked in but never called by the

@@ -8,11 +8,11 @@
     clippy::indexing_slicing
 )]
 
-use scopegate::alg::Alg;
-use scopegate::config::{self, Config};
-use scopegate::decision::{decide, Decision, Request};
-use scopegate::mint::SigningKey;
-use scopegate::validate::NoRemoteKeys;
+use scopegate::identity::validate::NoRemoteKeys;
+use scopegate::jose::mint::SigningKey;
+use scopegate::policy::config::{self, Config};
+use scopegate::request::decision::{decide, Decision, Request};
+use scopegate::vocab::alg::Alg;
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 
@@ -132,7 +132,7 @@ pub fn run(cfg: &Config, method: &str, path: &str, headers: &[(String, String)])
         &Request {
             method,
             path,
-            headers: &scopegate::decision::borrow_headers(headers),
+            headers: &scopegate::request::decision::borrow_headers(headers),
         },
         &NoRemoteKeys,
         NOW,

@@ -1,11 +1,11 @@
 //! The request decision: request facts + configuration + clock → verdict.
 //! Pure: no host, no clock, no I/O, so every gateway and the CLI share it.
 
-use crate::cache::TokenCache;
-use crate::config::{Access, Config, DefaultAction, Requirements, TokenSource};
-use crate::path;
-use crate::reason::{Denial, Reason};
-use crate::validate::{self, Failure, Identity, KeyStore};
+use crate::identity::cache::{self, TokenCache};
+use crate::identity::validate::{Failure, Identity, KeyStore};
+use crate::policy::config::{Access, Config, DefaultAction, Requirements, TokenSource};
+use crate::policy::path;
+use crate::vocab::reason::{Denial, Reason};
 use std::rc::Rc;
 
 /// What the gateway tells us about a request.
@@ -168,8 +168,8 @@ pub fn decide_cached(
                     Reason::RouteNotAllowed,
                     format!(
                         "no rule allows {} {}",
-                        crate::text::clip(req.method, 16),
-                        crate::text::clip(&path, 120)
+                        crate::vocab::text::clip(req.method, 16),
+                        crate::vocab::text::clip(&path, 120)
                     ),
                 );
             }
@@ -181,7 +181,7 @@ pub fn decide_cached(
     let Some((token, _)) = token else {
         return d.deny(Reason::TokenMissing, "a bearer token is required");
     };
-    let identity = match validate::authenticate(cfg, token, store, cache, now) {
+    let identity = match cache::authenticate(cfg, token, store, cache, now) {
         Ok(id) => id,
         Err(Failure::KeysPending { provider }) => {
             d.provider = Some(provider);
@@ -263,7 +263,7 @@ fn check_requirements(
                         Reason::ClientNotAllowed,
                         format!(
                             "client \"{}\" is not allowed on this route",
-                            crate::text::clip(c, 64)
+                            crate::vocab::text::clip(c, 64)
                         ),
                     ),
                     None,
@@ -330,7 +330,7 @@ fn find_token<'r>(
                     if token.is_empty() {
                         return Err(format!("`{name}` header has an empty token"));
                     }
-                    if crate::scan::shape(token.as_bytes()).separators {
+                    if crate::jose::scan::shape(token.as_bytes()).separators {
                         return Err(format!("`{name}` header holds more than one credential"));
                     }
                     put(token, TokenLocation::Header(index))?;

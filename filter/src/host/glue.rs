@@ -4,14 +4,14 @@
 //! gateways lacks (or traps on) are made only where `HostKind` says they are
 //! safe (see kong-example/README.md, "Host compatibility").
 
-use crate::adapter::{self, Host, Loaded, LogLevel, Step};
-use crate::cache::TokenCache;
-use crate::config::{self, Config};
-use crate::hostcall;
-use crate::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
-use crate::reason::Reason;
-use crate::response::LocalResponse;
-use crate::validate::{KeyStore, Keys};
+use crate::host::adapter::{self, Host, Loaded, LogLevel, Step};
+use crate::host::hostcall;
+use crate::identity::cache::TokenCache;
+use crate::identity::validate::{KeyStore, Keys};
+use crate::policy::config::{self, Config};
+use crate::remote::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
+use crate::request::response::LocalResponse;
+use crate::vocab::reason::Reason;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{self, Action, BufferType, ContextType, MapType, MetricType};
@@ -30,7 +30,7 @@ proxy_wasm::main! {{
 /// Which gateway runs us, as far as can be told without risk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum HostKind {
-    /// Envoy (or Istio): `plugin_vm_id` or a VM configuration is set.
+    /// Envoy (or Istio, or Envoy Gateway): every host call Scopegate uses.
     Envoy,
     /// Anything else, Kong's ngx_wasm_module included: only calls every host
     /// implements without trapping. `on_configure` never returns false here
@@ -38,24 +38,36 @@ enum HostKind {
     Portable,
 }
 
-/// Envoy is recognized by the WASI environment variable `SCOPEGATE_HOST=envoy`
-/// (Istio's WasmPlugin sets no vm_id but can set `vmConfig.env`), a non-empty
-/// `plugin_vm_id`, or a VM configuration. All are safe to read in Kong, which
-/// has none of them; any other host is treated as Kong.
-fn detect_host() -> HostKind {
-    let non_empty =
-        |r: Result<Option<Vec<u8>>, types::Status>| matches!(r, Ok(Some(v)) if !v.is_empty());
-    if std::env::var("SCOPEGATE_HOST").is_ok_and(|v| v.eq_ignore_ascii_case("envoy"))
-        || non_empty(hostcalls::get_property(vec!["plugin_vm_id"]))
-        || non_empty(hostcalls::get_buffer(
-            BufferType::VmConfiguration,
-            0,
-            usize::MAX,
-        ))
-    {
-        HostKind::Envoy
-    } else {
-        HostKind::Portable
+/// Envoy is recognized by what it is, with or without a `vm_id` (Istio sets
+/// none): it has the `xds` attributes and describes its node in `xds.node`.
+/// The probe is ordered for Kong's host, which logs an error for every
+/// property it knows but lacks (`node`, `plugin_vm_id`) and for any dotted
+/// one outside a request: the bare name `xds` is one it does not know, so it
+/// answers nothing and logs nothing (Envoy 1.40 answers a serialization
+/// failure: the attribute exists but is a map), and only then is
+/// `xds.node` read. `node` itself is no help: Envoy 1.40 answers it empty.
+/// The WASI variable `SCOPEGATE_HOST` (`envoy` or `portable`) overrides.
+/// Returns the kind and why, for the start-up log line.
+fn detect_host() -> (HostKind, &'static str) {
+    match std::env::var("SCOPEGATE_HOST").map(|v| v.to_ascii_lowercase()) {
+        Ok(v) if v == "envoy" => return (HostKind::Envoy, "SCOPEGATE_HOST=envoy"),
+        Ok(v) if v == "portable" || v == "kong" => {
+            return (HostKind::Portable, "SCOPEGATE_HOST=portable")
+        }
+        _ => {}
+    }
+    if matches!(hostcall::property_status(&["xds"]), Ok(None)) {
+        return (
+            HostKind::Portable,
+            "the host has no xds attributes: not Envoy (Kong's host answers so)",
+        );
+    }
+    match hostcall::property_status(&["xds", "node"]) {
+        Ok(Some(node)) if !node.is_empty() => (HostKind::Envoy, "the host describes its xds.node"),
+        _ => (
+            HostKind::Portable,
+            "the host has xds attributes but no xds.node: not recognized as Envoy",
+        ),
     }
 }
 
@@ -179,7 +191,7 @@ impl KeyStore for Store<'_> {
                 Keys::Pending => Keys::Unavailable("the key set is still being fetched".into()),
                 other => other,
             },
-            Store::InlineOnly => crate::validate::NoRemoteKeys.keys(provider),
+            Store::InlineOnly => crate::identity::validate::NoRemoteKeys.keys(provider),
         }
     }
 
@@ -527,7 +539,20 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _size: usize) -> bool {
-        self.kind = detect_host();
+        let (kind, why) = detect_host();
+        self.kind = kind;
+        log(
+            LogLevel::Info,
+            &format!(
+                "scopegate {} started: host {} ({why})",
+                env!("CARGO_PKG_VERSION"),
+                match kind {
+                    HostKind::Envoy => "Envoy: all features",
+                    HostKind::Portable =>
+                        "portable (Kong-safe): no metrics, request properties or shared data; a bad configuration is answered 500 config_invalid",
+                }
+            ),
+        );
         let mut id = [0u8; 8];
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id);
         self.worker = u64::from_le_bytes(id) ^ now_ms();
@@ -632,10 +657,11 @@ impl HttpContext for Http {
                 kind: HostKind::Portable,
                 metrics: &Metrics::default(),
             };
-            host.send_response(&crate::response::internal(
-                Reason::ConfigInvalid,
-                "Scopegate has no configuration",
-            ));
+            host.log(
+                LogLevel::Error,
+                "no configuration was ever applied: denying the request",
+            );
+            host.send_response(&crate::request::response::internal(Reason::ConfigInvalid));
             return Action::Pause;
         };
         let step = {
@@ -656,7 +682,7 @@ struct WasmHost<'a> {
 }
 
 impl Host for WasmHost<'_> {
-    fn request_headers(&mut self) -> crate::wire::HeaderMap {
+    fn request_headers(&mut self) -> crate::host::wire::HeaderMap {
         // Bytes, not strings: the SDK's string variant panics on a header
         // value that is not UTF-8, and header values are attacker-controlled.
         hostcall::header_map(MapType::HttpRequestHeaders).unwrap_or_default()
@@ -700,7 +726,7 @@ impl Host for WasmHost<'_> {
         log(level, message);
     }
 
-    fn peer_certificate(&mut self) -> Option<adapter::PeerCertificate> {
+    fn peer_certificate(&mut self) -> Option<crate::request::audit::PeerCertificate> {
         // Kong does not implement these properties (and logs an alert per read).
         if self.kind != HostKind::Envoy {
             return None;
@@ -715,7 +741,7 @@ impl Host for WasmHost<'_> {
         if mtls.as_deref() != Some(&[1u8][..]) {
             return None;
         }
-        Some(adapter::PeerCertificate {
+        Some(crate::request::audit::PeerCertificate {
             subject: prop("subject_peer_certificate"),
             uri_sans: prop("uri_san_peer_certificate").into_iter().collect(),
             dns_sans: prop("dns_san_peer_certificate").into_iter().collect(),

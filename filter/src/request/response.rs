@@ -2,10 +2,10 @@
 //! junk tokens included, so written without a JSON value tree: a fixed
 //! skeleton, the message escaped in place.
 
-use crate::config::Config;
-use crate::decision::Decision;
-use crate::reason::{DenialClass, Reason};
-use crate::text::header_safe;
+use crate::policy::config::{Config, ErrorDetail};
+use crate::request::decision::Decision;
+use crate::vocab::reason::{DenialClass, Reason};
+use crate::vocab::text::header_safe;
 use std::borrow::Cow;
 use std::fmt::Write;
 
@@ -20,21 +20,32 @@ const JSON: Cow<'static, str> = Cow::Borrowed("application/json");
 const NO_STORE: Cow<'static, str> = Cow::Borrowed("no-store");
 
 /// Builds the response for a denial. Messages are ours, built from claim values
-/// at most, never from the token itself.
+/// at most, never from the token itself; with `error_detail: minimal` the
+/// caller gets the reason's fixed description instead.
 pub fn denial(cfg: &Config, reason: Reason, message: &str, d: Option<&Decision>) -> LocalResponse {
     let class = reason.class();
+    let message = match cfg.error_detail {
+        ErrorDetail::Minimal => reason.public_description(),
+        ErrorDetail::Verbose => message,
+    };
     let mut headers = Vec::with_capacity(4);
     headers.push(("content-type", JSON));
     headers.push(("cache-control", NO_STORE));
     let description = header_safe(message);
+    // Every challenge names the realm (RFC 6750 §3), then the error, if any.
+    let mut c = format!("Bearer realm=\"{}\"", cfg.realm);
     let challenge = match class {
-        DenialClass::NoToken => Some(format!("Bearer realm=\"{}\"", cfg.realm)),
-        DenialClass::InvalidRequest | DenialClass::InvalidToken => Some(format!(
-            "Bearer error=\"{}\", error_description=\"{description}\"",
-            class.error_code()
-        )),
+        DenialClass::NoToken | DenialClass::Forbidden => Some(c),
+        DenialClass::InvalidRequest | DenialClass::InvalidToken => {
+            let _ = write!(
+                c,
+                ", error=\"{}\", error_description=\"{description}\"",
+                class.error_code()
+            );
+            Some(c)
+        }
         DenialClass::InsufficientScope => {
-            let mut c = String::from("Bearer error=\"insufficient_scope\"");
+            c.push_str(", error=\"insufficient_scope\"");
             if let Some(s) = d.and_then(|d| d.required_scopes.as_deref()) {
                 let _ = write!(c, ", scope=\"{s}\"");
             }
@@ -58,11 +69,12 @@ pub fn denial(cfg: &Config, reason: Reason, message: &str, d: Option<&Decision>)
 }
 
 /// A 500 for states the filter cannot decide in (no configuration, no path).
-pub fn internal(reason: Reason, message: &str) -> LocalResponse {
+/// The caller gets the reason's fixed description; the cause is logged.
+pub fn internal(reason: Reason) -> LocalResponse {
     LocalResponse {
         status: 500,
         headers: vec![("content-type", JSON), ("cache-control", NO_STORE)],
-        body: body("server_error", message, reason),
+        body: body("server_error", reason.public_description(), reason),
     }
 }
 

@@ -2,10 +2,10 @@
 //! encoding, header and claims. Everything here is cheap and runs before the
 //! signature check, so malformed tokens cost microseconds.
 
-use crate::alg::{self, Alg};
-use crate::base64url;
-use crate::reason::{Denial, Reason};
-use crate::text::clip;
+use crate::jose::base64url;
+use crate::vocab::alg::{self, Alg};
+use crate::vocab::reason::{Denial, Reason};
+use crate::vocab::text::clip;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;

@@ -1,7 +1,7 @@
 //! Token minting for tests, demos and `scopegate token`. The filter never signs.
 
-use crate::alg::Alg;
-use crate::base64url;
+use crate::jose::base64url;
+use crate::vocab::alg::Alg;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::{json, Map, Value};

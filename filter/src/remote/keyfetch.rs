@@ -9,9 +9,9 @@
 //! their next tick. Where the host has no shared data, a `LocalStore` per worker
 //! gives the same behaviour with one fetch per worker.
 
-use crate::config::{Config, KeySource, RemoteJwks};
-use crate::jwks::{self, KeySet};
-use crate::validate::{KeyStore, Keys};
+use crate::identity::validate::{KeyStore, Keys};
+use crate::jose::jwks::{self, KeySet};
+use crate::policy::config::{Config, KeySource, RemoteJwks};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -1,10 +1,11 @@
 //! JWK Set (RFC 7517) → ready key material. Used for inline key sets at
 //! configuration time and for documents fetched from an issuer.
 
-use crate::alg::Alg;
-use crate::base64url;
-use crate::crypto::VerifyKey;
-use crate::rsa::{RsaKeyError, RsaPublicKey, MAX_BITS, MIN_BITS};
+use crate::crypto::rsa::{RsaKeyError, RsaPublicKey, MAX_BITS, MIN_BITS};
+use crate::crypto::verify::VerifyKey;
+use crate::jose::base64url;
+use crate::vocab::alg::Alg;
+use crate::vocab::json::{self, JsonError};
 use serde_json::{Map, Value};
 
 /// Most keys one set may hold: key selection without `kid` tries each candidate.
@@ -123,8 +124,14 @@ impl std::fmt::Display for JwksError {
 
 /// Parses a JWK Set from JSON text (a fetched document, or an inline string).
 pub fn parse_text(text: &[u8]) -> Result<(KeySet, Vec<JwkIssue>), JwksError> {
-    let value: Value =
-        serde_json::from_slice(text).map_err(|e| JwksError::NotJson(e.to_string()))?;
+    let value = json::from_slice(text).map_err(|e| {
+        JwksError::NotJson(match e {
+            JsonError::Syntax(m) => m,
+            JsonError::Duplicate { ref pointer, .. } => {
+                format!("{e} (in the object at \"{pointer}\")")
+            }
+        })
+    })?;
     parse_value(&value)
 }
 
@@ -272,7 +279,7 @@ fn ec_key(obj: &Map<String, Value>, index: usize) -> Result<VerifyKey, JwkIssue>
     if p384 {
         return Ok(VerifyKey::EcP384(point));
     }
-    crate::p256::PublicKey::from_sec1_uncompressed(&point)
+    crate::crypto::p256::PublicKey::from_sec1_uncompressed(&point)
         .map(|k| VerifyKey::EcP256(Box::new(k)))
         .map_err(|e| JwkIssue::Invalid {
             index,
@@ -343,7 +350,7 @@ fn crv_suffix(obj: &Map<String, Value>) -> String {
 
 /// Shortens text from a key set for messages.
 fn clip(s: &str) -> String {
-    crate::text::clip(s, 40)
+    crate::vocab::text::clip(s, 40)
 }
 
 #[cfg(test)]

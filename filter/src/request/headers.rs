@@ -1,16 +1,8 @@
 //! What the gateway changes on a request it forwards: identity headers in,
 //! spoofed identity and method-override headers out, the normalized path.
 
-use crate::config::{Config, Mode, TokenSource};
-use crate::decision::{Decision, Request, TokenLocation};
-
-/// Headers that let a caller ask an upstream framework to treat the request
-/// as another method than the one Scopegate authorized. Always removed.
-pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
-    "x-http-method-override",
-    "x-method-override",
-    "x-http-method",
-];
+use crate::policy::config::{Config, Mode, TokenSource};
+use crate::request::decision::{Decision, Request, TokenLocation};
 
 /// Borrowed from the configuration, the request and the decision: planning
 /// allocates nothing but the two lists.

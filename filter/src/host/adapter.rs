@@ -2,15 +2,15 @@
 //! trait, asks the core for a decision, reports it, and applies it. Generic
 //! over the host so it runs natively in tests; `glue` is the proxy-wasm `Host`.
 
-use crate::audit;
-use crate::cache::TokenCache;
-use crate::config::{AuditLog, Config, Mode, Property};
-use crate::decision::{self, Decision, Request, Verdict};
-use crate::headers;
-use crate::reason::Reason;
-use crate::response::{self, LocalResponse};
-use crate::validate::KeyStore;
-use crate::wire::HeaderMap;
+use crate::host::wire::HeaderMap;
+use crate::identity::cache::TokenCache;
+use crate::identity::validate::KeyStore;
+use crate::policy::config::{AuditLog, Config, Mode, Property};
+use crate::request::audit::{self, PeerCertificate};
+use crate::request::decision::{self, Decision, Request, Verdict};
+use crate::request::headers;
+use crate::request::response::{self, LocalResponse};
+use crate::vocab::reason::Reason;
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,14 +41,6 @@ pub trait Host {
     fn peer_certificate(&mut self) -> Option<PeerCertificate> {
         None
     }
-}
-
-/// What the audit line records of an mTLS client certificate.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PeerCertificate {
-    pub subject: Option<String>,
-    pub uri_sans: Vec<String>,
-    pub dns_sans: Vec<String>,
 }
 
 /// The configuration a filter instance runs with.
@@ -90,10 +82,7 @@ pub fn on_request_headers<H: Host>(
                 ),
             );
             host.count(Reason::ConfigInvalid);
-            host.send_response(&response::internal(
-                Reason::ConfigInvalid,
-                "the gateway's Scopegate configuration is invalid",
-            ));
+            host.send_response(&response::internal(Reason::ConfigInvalid));
             return Step::Responded;
         }
     };
@@ -104,10 +93,7 @@ pub fn on_request_headers<H: Host>(
     let (Some(method), Some(path)) = (find(":method"), find(":path")) else {
         host.log(LogLevel::Error, "request without :method or :path");
         host.count(Reason::InternalError);
-        host.send_response(&response::internal(
-            Reason::InternalError,
-            "request has no method or path",
-        ));
+        host.send_response(&response::internal(Reason::InternalError));
         return Step::Responded;
     };
     let req = Request {

@@ -1,7 +1,7 @@
 //! The scope-to-route map: path patterns compiled once, and the first-match
 //! lookup run per request.
 
-use crate::path;
+use crate::policy::path;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {

@@ -2,12 +2,11 @@
 //! that spends the least on a bad token (structure, issuer, algorithm, time,
 //! audience, key selection, and only then the signature).
 
-use crate::cache::{Cached, TokenCache};
-use crate::config::{Config, KeySource, Provider};
-use crate::jwks::KeySet;
-use crate::reason::{Denial, Reason};
-use crate::text::{clip, is_header_value_safe};
-use crate::token::{self, Claims};
+use crate::jose::jwks::KeySet;
+use crate::jose::token::{self, Claims};
+use crate::policy::config::{Config, KeySource, Provider};
+use crate::vocab::reason::{Denial, Reason};
+use crate::vocab::text::{clip, is_header_value_safe};
 use serde_json::Value;
 use std::rc::Rc;
 
@@ -102,84 +101,23 @@ pub fn validate(
         .map_err(|(f, _)| f)
 }
 
-/// Like `validate`, through a verified-token cache: a token seen before with
-/// the same key set is answered from the cache while it has not expired.
-pub fn authenticate(
-    cfg: &Config,
-    token: &str,
-    store: &dyn KeyStore,
-    cache: Option<&mut TokenCache>,
-    now: u64,
-) -> Result<Rc<Identity>, Failure> {
-    // Tokens that cannot be a JWS are refused without hashing them: junk must
-    // stay cheap, and it would only fill the cache with misses.
-    let plausible =
-        token.len() <= cfg.max_token_bytes && crate::scan::shape(token.as_bytes()).dots == 2;
-    let Some(cache) = cache.filter(|_| plausible) else {
-        return validate(cfg, token, store, now).map(Rc::new);
-    };
-    let current_keys = |p: usize| -> Option<Rc<KeySet>> {
-        match &cfg.providers.get(p)?.keys {
-            KeySource::Inline(set) => Some(Rc::clone(set)),
-            KeySource::Remote(_) => match store.keys(p) {
-                Keys::Ready(set) => Some(set),
-                _ => None,
-            },
-        }
-    };
-    match cache.get(token, current_keys, now) {
-        Some(Cached::Valid(id)) => return Ok(id),
-        Some(Cached::Invalid(denial)) => {
-            return Err(Failure::Denied {
-                provider: None,
-                denial,
-            })
-        }
-        None => {}
-    }
-    match verify(cfg, token, store, now) {
-        Ok(v) => {
-            let id = Rc::new(v.identity);
-            cache.insert(
-                token,
-                Cached::Valid(Rc::clone(&id)),
-                id.provider,
-                &v.keys,
-                v.valid_until,
-            );
-            Ok(id)
-        }
-        Err((failure, Some(bad))) => {
-            if let Failure::Denied { denial, .. } = &failure {
-                cache.insert(
-                    token,
-                    Cached::Invalid(denial.clone()),
-                    bad.provider,
-                    &bad.keys,
-                    bad.valid_until,
-                );
-            }
-            Err(failure)
-        }
-        Err((failure, None)) => Err(failure),
-    }
-}
-
 /// A token that passed every check, and what a cache needs to reuse it.
-struct Verified {
-    identity: Identity,
-    keys: Rc<KeySet>,
-    valid_until: u64,
+pub struct Verified {
+    pub identity: Identity,
+    pub keys: Rc<KeySet>,
+    pub valid_until: u64,
 }
 
 /// A signature that did not verify: cacheable with the key set that refused it.
-struct BadSignature {
-    provider: usize,
-    keys: Rc<KeySet>,
-    valid_until: u64,
+pub struct BadSignature {
+    pub provider: usize,
+    pub keys: Rc<KeySet>,
+    pub valid_until: u64,
 }
 
-fn verify(
+/// Every check, keeping what a cache needs: the key set that verified (or
+/// refused) the signature and until when that verdict holds.
+pub fn verify(
     cfg: &Config,
     token: &str,
     store: &dyn KeyStore,
@@ -461,10 +399,13 @@ fn scopes(p: &Provider, c: &Claims) -> Result<Vec<String>, String> {
             ))
         }
     };
-    if let Some(bad) = list.iter().find(|s| !crate::config::is_scope_token(s)) {
+    if let Some(bad) = list
+        .iter()
+        .find(|s| !crate::policy::config::is_scope_token(s))
+    {
         return Err(format!(
             "claim `{name}` has a scope with characters outside RFC 6749 (\"{}\")",
-            crate::text::header_safe(&clip(bad, 40))
+            crate::vocab::text::header_safe(&clip(bad, 40))
         ));
     }
     Ok(list)

@@ -2,11 +2,18 @@
 //! the token are JSON-escaped, so a claim cannot forge or split log lines; the
 //! token itself and the query string (where tokens sometimes travel) never appear.
 
-use crate::adapter::PeerCertificate;
-use crate::config::Config;
-use crate::decision::{Decision, Request};
-use crate::path;
+use crate::policy::config::Config;
+use crate::policy::path;
+use crate::request::decision::{Decision, Request};
 use serde_json::{json, Value};
+
+/// What the audit line records of an mTLS client certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerCertificate {
+    pub subject: Option<String>,
+    pub uri_sans: Vec<String>,
+    pub dns_sans: Vec<String>,
+}
 
 pub fn line(
     cfg: &Config,
@@ -42,10 +49,10 @@ pub fn line(
         "client_id": opt(id.and_then(|i| i.client_id.as_deref())),
         "scopes": id.map_or(Value::Null, |i| json!(i.scopes)),
         "jti": opt(id.and_then(|i| i.jti.as_deref())),
-        "method": crate::text::clip(req.method, 32),
-        "path": crate::text::clip(path, 512),
+        "method": crate::vocab::text::clip(req.method, 32),
+        "path": crate::vocab::text::clip(path, 512),
         "source": opt(source),
-        "mode": if cfg.mode == crate::config::Mode::DryRun { "dry_run" } else { "enforce" },
+        "mode": if cfg.mode == crate::policy::config::Mode::DryRun { "dry_run" } else { "enforce" },
     });
     if let (Some(p), Some(obj)) = (peer, line.as_object_mut()) {
         obj.insert(

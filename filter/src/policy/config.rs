@@ -5,9 +5,10 @@
 //! at fault, and cross-checks (unknown provider names, duplicates, weak keys)
 //! read the same way as type errors.
 
-use crate::alg::{self, Alg, AlgSet};
-use crate::jwks::{self, JwkIssue, KeySet};
-use crate::rules::PathPattern;
+use crate::jose::jwks::{self, JwkIssue, KeySet};
+use crate::policy::rules::PathPattern;
+use crate::vocab::alg::{self, Alg, AlgSet};
+use crate::vocab::json::{self, JsonError};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::fmt;
@@ -15,6 +16,16 @@ use std::rc::Rc;
 
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
 pub const DEFAULT_REALM: &str = "scopegate";
+/// Verified tokens each worker remembers (`token_cache_size`).
+pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 4096;
+
+/// Headers that let a caller ask an upstream framework to treat the request
+/// as another method than the one Scopegate authorized. Always removed.
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-method-override",
+    "x-http-method",
+];
 
 #[derive(Debug)]
 pub struct Config {
@@ -31,6 +42,7 @@ pub struct Config {
     pub audit_log: AuditLog,
     pub request_properties: Properties,
     pub realm: String,
+    pub error_detail: ErrorDetail,
     pub max_token_bytes: usize,
     /// Entries of the per-worker verified-token cache; 0 turns it off.
     pub token_cache_size: usize,
@@ -115,6 +127,15 @@ pub enum DefaultAction {
 pub enum Mode {
     Enforce,
     DryRun,
+}
+
+/// How much a denial tells the caller (`error_detail`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorDetail {
+    /// The reason code and a fixed description: nothing the caller did not send.
+    Minimal,
+    /// The full message (accepted audiences, key ids, provider names): for development.
+    Verbose,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,10 +272,14 @@ impl fmt::Display for ConfigError {
 
 /// Parses a configuration from JSON text.
 pub fn parse_json(text: &[u8]) -> Result<Config, Vec<ConfigError>> {
-    let value: Value = serde_json::from_slice(text).map_err(|e| {
+    let value = json::from_slice(text).map_err(|e| {
+        let path = match &e {
+            JsonError::Duplicate { pointer, .. } => pointer.clone(),
+            JsonError::Syntax(_) => String::new(),
+        };
         vec![ConfigError {
-            path: String::new(),
-            message: format!("not valid JSON: {e}"),
+            path,
+            message: e.to_string(),
         }]
     })?;
     parse_value(&value)
@@ -404,7 +429,7 @@ fn strings(cx: &mut Cx, v: &Value, path: &str, allow_empty: bool) -> Option<Vec<
 
 fn stripped_headers(h: &IdentityHeaders) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for name in h.names().chain(crate::headers::METHOD_OVERRIDE_HEADERS) {
+    for name in h.names().chain(METHOD_OVERRIDE_HEADERS) {
         if !out.iter().any(|n| n == name) {
             out.push(name.to_string());
         }
@@ -581,6 +606,20 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
             )
         })
         .unwrap_or(AuditLog::Denied);
+    let error_detail = f
+        .get("error_detail")
+        .and_then(|(v, p)| {
+            one_of(
+                cx,
+                v,
+                &p,
+                &[
+                    ("minimal", ErrorDetail::Minimal),
+                    ("verbose", ErrorDetail::Verbose),
+                ],
+            )
+        })
+        .unwrap_or(ErrorDetail::Minimal);
     let request_properties = f
         .get("request_properties")
         .and_then(|(v, p)| properties(cx, v, &p))
@@ -605,7 +644,7 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
     let token_cache_size = f
         .get("token_cache_size")
         .and_then(|(v, p)| integer(cx, v, &p, 0, 1_000_000))
-        .map_or(crate::cache::DEFAULT_CAPACITY, |n| n as usize);
+        .map_or(DEFAULT_TOKEN_CACHE_SIZE, |n| n as usize);
     f.finish(cx);
 
     let warnings = providers
@@ -628,6 +667,7 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         audit_log,
         request_properties,
         realm,
+        error_detail,
         max_token_bytes,
         token_cache_size,
         warnings,
@@ -853,7 +893,7 @@ fn read_inline_jwks(
     // A JWK Set may be given as an object or as the JSON text of one.
     let parsed_text;
     let doc = match doc {
-        Value::String(text) => match serde_json::from_str::<Value>(text) {
+        Value::String(text) => match json::from_str(text) {
             Ok(v) => {
                 parsed_text = v;
                 &parsed_text
@@ -1191,7 +1231,7 @@ mod tests {
         if let Some(b) = n.first_mut() {
             *b = 0xc1;
         }
-        json!({"kty": "RSA", "kid": kid, "n": crate::base64url::encode(&n), "e": "AQAB"})
+        json!({"kty": "RSA", "kid": kid, "n": crate::jose::base64url::encode(&n), "e": "AQAB"})
     }
 
     fn base() -> Value {
@@ -1297,7 +1337,7 @@ mod tests {
     fn refuses_weak_and_broken_inline_keys() {
         let mut doc = base();
         doc["providers"][0]["jwks"]["inline"]["keys"][0]["n"] =
-            json!(crate::base64url::encode(&[0xc1; 128]));
+            json!(crate::jose::base64url::encode(&[0xc1; 128]));
         let errs = errors(&doc);
         assert_eq!(errs.len(), 1, "{errs:?}");
         let e = errs.first().cloned().unwrap_or_default();

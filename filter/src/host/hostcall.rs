@@ -6,7 +6,7 @@
 //! the worker. (Calls whose results the SDK's dispatcher must see, such as
 //! `dispatch_http_call`, stay with the SDK.)
 
-use crate::wire;
+use crate::host::wire;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, Status};
 use std::ptr::{null, null_mut};
 
@@ -145,14 +145,24 @@ pub fn send_response(status: u32, headers: &[(&str, &str)], body: &[u8]) -> Resu
 
 /// Reads a property; path elements are joined with NUL as the ABI requires.
 pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    property_status(path).ok().flatten()
+}
+
+/// Like `property`, telling "no such property" (`Ok(None)`) from a host
+/// that has it but cannot give it (`Err`): host detection needs both.
+pub fn property_status(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
     let joined = path.join("\0");
     let mut data = null_mut();
     let mut size = 0;
     // SAFETY: pointer/length of a live string and out-pointers to locals.
     let status = unsafe { proxy_get_property(joined.as_ptr(), joined.len(), &mut data, &mut size) };
+    // SAFETY: the host filled (or left null) the out-pointers above.
     let bytes = unsafe { take(data, size) };
-    ok(status).ok()?;
-    bytes
+    match status {
+        Status::Ok => Ok(bytes),
+        Status::NotFound => Ok(None),
+        other => Err(other),
+    }
 }
 
 /// Sets a one-element property (Envoy stores it as filter state `wasm.<key>`).

@@ -107,12 +107,43 @@ impl Reason {
             | Reason::LifetimeTooLong
             | Reason::AudienceMismatch
             | Reason::ClaimMissing => DenialClass::InvalidToken,
-            Reason::InsufficientScope
-            | Reason::ClientNotAllowed
-            | Reason::ProviderNotAllowed
-            | Reason::RouteNotAllowed => DenialClass::InsufficientScope,
+            Reason::InsufficientScope => DenialClass::InsufficientScope,
+            Reason::ClientNotAllowed | Reason::ProviderNotAllowed | Reason::RouteNotAllowed => {
+                DenialClass::Forbidden
+            }
             Reason::JwksUnavailable => DenialClass::Unavailable,
             Reason::ConfigInvalid | Reason::InternalError => DenialClass::Internal,
+        }
+    }
+}
+
+impl Reason {
+    /// What a caller is told when `error_detail` is `minimal` (the default):
+    /// nothing it did not send. Which audience, key or issuer the gateway
+    /// accepts is configuration; the full message goes to the audit log.
+    pub fn public_description(self) -> &'static str {
+        match self {
+            Reason::Allowed | Reason::PublicRoute => "",
+            Reason::TokenMissing => "the request carries no access token",
+            Reason::TokenMalformed => "the access token is malformed",
+            Reason::RequestMalformed => "the request is malformed",
+            Reason::UnsupportedAlgorithm => "the token's signing algorithm is not accepted",
+            Reason::IssuerUnknown => "the token's issuer is not accepted",
+            Reason::KeyNotFound => "the token's signing key is not known",
+            Reason::SignatureInvalid => "the token's signature is invalid",
+            Reason::TokenExpired => "the token has expired",
+            Reason::TokenNotYetValid => "the token is not valid yet",
+            Reason::TokenIssuedInFuture => "the token's issue time is in the future",
+            Reason::LifetimeTooLong => "the token's lifetime is longer than accepted",
+            Reason::AudienceMismatch => "the token's audience is not accepted",
+            Reason::ClaimMissing => "the token lacks a required claim",
+            Reason::InsufficientScope => "the token lacks a scope this route requires",
+            Reason::ClientNotAllowed => "this client may not call this route",
+            Reason::ProviderNotAllowed => "tokens of this issuer may not call this route",
+            Reason::RouteNotAllowed => "no route allows this request",
+            Reason::JwksUnavailable => "the keys to verify the token are temporarily unavailable",
+            Reason::ConfigInvalid => "the gateway's authorization configuration is invalid",
+            Reason::InternalError => "internal error",
         }
     }
 }
@@ -131,6 +162,10 @@ pub enum DenialClass {
     InvalidRequest,
     InvalidToken,
     InsufficientScope,
+    /// A valid token that may not use this route for another reason than a
+    /// scope (client, provider, no rule): 403 without `insufficient_scope`,
+    /// so the client is not sent to fetch a scope it already holds.
+    Forbidden,
     Unavailable,
     Internal,
 }
@@ -141,7 +176,7 @@ impl DenialClass {
             DenialClass::None => 200,
             DenialClass::NoToken | DenialClass::InvalidToken => 401,
             DenialClass::InvalidRequest => 400,
-            DenialClass::InsufficientScope => 403,
+            DenialClass::InsufficientScope | DenialClass::Forbidden => 403,
             DenialClass::Unavailable => 503,
             DenialClass::Internal => 500,
         }
@@ -155,6 +190,7 @@ impl DenialClass {
             DenialClass::InvalidRequest => "invalid_request",
             DenialClass::InvalidToken => "invalid_token",
             DenialClass::InsufficientScope => "insufficient_scope",
+            DenialClass::Forbidden => "access_denied",
             DenialClass::Unavailable => "temporarily_unavailable",
             DenialClass::Internal => "server_error",
         }

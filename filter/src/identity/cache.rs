@@ -6,15 +6,14 @@
 //! token is within `exp` (+ skew) and the provider's key set is the one that
 //! verified it.
 
-use crate::jwks::KeySet;
-use crate::reason::Denial;
-use crate::validate::Identity;
+use crate::identity::validate::{self, Failure, Identity, KeyStore, Keys};
+use crate::jose::jwks::KeySet;
+use crate::policy::config::{Config, KeySource};
+use crate::vocab::reason::Denial;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
-
-pub const DEFAULT_CAPACITY: usize = 4096;
 
 /// Token bytes the cache may hold per entry of capacity, on average: entries
 /// are evicted, oldest first, when either bound is reached. Bounds the memory
@@ -222,4 +221,67 @@ fn same_text(a: &str, b: &str) -> bool {
             q.copy_from_slice(y);
             diff | (u64::from_le_bytes(p) ^ u64::from_le_bytes(q))
         }) == 0
+}
+
+/// Like `validate`, through a verified-token cache: a token seen before with
+/// the same key set is answered from the cache while it has not expired.
+pub fn authenticate(
+    cfg: &Config,
+    token: &str,
+    store: &dyn KeyStore,
+    cache: Option<&mut TokenCache>,
+    now: u64,
+) -> Result<Rc<Identity>, Failure> {
+    // Tokens that cannot be a JWS are refused without hashing them: junk must
+    // stay cheap, and it would only fill the cache with misses.
+    let plausible =
+        token.len() <= cfg.max_token_bytes && crate::jose::scan::shape(token.as_bytes()).dots == 2;
+    let Some(cache) = cache.filter(|_| plausible) else {
+        return validate::validate(cfg, token, store, now).map(Rc::new);
+    };
+    let current_keys = |p: usize| -> Option<Rc<KeySet>> {
+        match &cfg.providers.get(p)?.keys {
+            KeySource::Inline(set) => Some(Rc::clone(set)),
+            KeySource::Remote(_) => match store.keys(p) {
+                Keys::Ready(set) => Some(set),
+                _ => None,
+            },
+        }
+    };
+    match cache.get(token, current_keys, now) {
+        Some(Cached::Valid(id)) => return Ok(id),
+        Some(Cached::Invalid(denial)) => {
+            return Err(Failure::Denied {
+                provider: None,
+                denial,
+            })
+        }
+        None => {}
+    }
+    match validate::verify(cfg, token, store, now) {
+        Ok(v) => {
+            let id = Rc::new(v.identity);
+            cache.insert(
+                token,
+                Cached::Valid(Rc::clone(&id)),
+                id.provider,
+                &v.keys,
+                v.valid_until,
+            );
+            Ok(id)
+        }
+        Err((failure, Some(bad))) => {
+            if let Failure::Denied { denial, .. } = &failure {
+                cache.insert(
+                    token,
+                    Cached::Invalid(denial.clone()),
+                    bad.provider,
+                    &bad.keys,
+                    bad.valid_until,
+                );
+            }
+            Err(failure)
+        }
+        Err((failure, None)) => Err(failure),
+    }
 }

@@ -1,0 +1,8 @@
+//! One request: the decision (rules over a verified identity), the header
+//! changes for the upstream, the RFC 6750 denial response and the audit line.
+//! Uses `identity` and below.
+
+pub mod audit;
+pub mod decision;
+pub mod headers;
+pub mod response;
