@@ -2,7 +2,13 @@
 //! with the same core the filter runs (CONTRACT §4).
 
 mod args;
+mod check;
 mod commands;
+mod document;
+mod explain;
+mod help;
+mod lint;
+mod sources;
 
 use std::process::ExitCode;
 

@@ -338,7 +338,7 @@ fn token_and_jwks_round_trip_through_the_filter_core() {
     assert_eq!(v["keys"][0]["kty"], "RSA");
     let t = mint(&["--alg", "PS256", "--scope", "payments:read"]);
     let header: Value = serde_json::from_slice(
-        &scopegate::base64url::decode(t.split('.').next().unwrap_or_default().as_bytes())
+        &scopegate::jose::base64url::decode(t.split('.').next().unwrap_or_default().as_bytes())
             .unwrap_or_default(),
     )
     .unwrap_or(Value::Null);
@@ -348,4 +348,195 @@ fn token_and_jwks_round_trip_through_the_filter_core() {
     let out = run(&["token", "--key", CORP_KEY, "--alg", "HS256"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("HMAC"));
+}
+
+#[test]
+fn every_command_has_help_with_its_defaults_on_stdout() {
+    for (cmd, must) in [
+        ("check-config", "Exit: 0"),
+        ("explain", "Default: the clock"),
+        ("schema", "JSON Schema"),
+        ("token", "Default: 300"),
+        ("jwks", "Default: none"),
+    ] {
+        for flag in ["--help", "-h"] {
+            let out = run(&[cmd, flag]);
+            assert_eq!(out.status.code(), Some(0), "{cmd} {flag}");
+            let help = text(&out.stdout);
+            assert!(
+                help.starts_with(&format!("usage: scopegate {cmd}")),
+                "{help}"
+            );
+            assert!(help.contains(must), "{cmd}: {help}");
+            assert!(out.stderr.is_empty(), "{cmd}");
+        }
+    }
+    // `--help` wins over missing or wrong arguments.
+    let out = run(&["explain", "--method", "GET", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    for top in [&["--help"][..], &["help"], &["help", "token"]] {
+        let out = run(top);
+        assert_eq!(out.status.code(), Some(0), "{top:?}");
+        assert!(text(&out.stdout).contains("usage:"), "{top:?}");
+    }
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let out = run(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        format!("scopegate {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn explain_prints_the_response_the_gateway_sends_on_a_denial() {
+    let reader = mint(&["--scope", "payments:read"]);
+    let (code, v) = explain(&[
+        "--method",
+        "POST",
+        "--path",
+        "/payments/1/refunds",
+        "--token",
+        &reader,
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        (v["enforced"].as_bool(), v["would_pass"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let r = &v["response"];
+    assert_eq!(r["status"], 403);
+    let challenge = r["headers"]["www-authenticate"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("scope=\"payments:write refunds:create\""),
+        "{challenge}"
+    );
+    assert_eq!(r["headers"]["content-type"], "application/json");
+    let body: Value =
+        serde_json::from_str(r["body"].as_str().unwrap_or_default()).unwrap_or(Value::Null);
+    assert_eq!(body["reason"], "insufficient_scope");
+    assert_eq!(body["error"], "insufficient_scope");
+    assert_eq!(v["response_if_enforced"], Value::Null);
+
+    let (_, v) = explain(&["--method", "GET", "--path", "/payments/1"]);
+    assert_eq!(v["response"]["status"], 401);
+    let challenge = v["response"]["headers"]["www-authenticate"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        challenge.starts_with("Bearer realm=\"scopegate\""),
+        "{challenge}"
+    );
+}
+
+#[test]
+fn explain_of_an_allowed_request_has_no_response_and_passes() {
+    let reader = mint(&["--scope", "payments:read"]);
+    let (_, v) = explain(&[
+        "--method",
+        "GET",
+        "--path",
+        "/payments/1",
+        "--token",
+        &reader,
+    ]);
+    assert_eq!(v["reason"], "allowed");
+    assert_eq!(v["response"], Value::Null);
+    assert_eq!(v["would_pass"], true);
+    assert_eq!(v["enforced"], true);
+}
+
+#[test]
+fn explain_in_dry_run_says_the_request_would_pass_and_what_enforcing_would_send() {
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(EXAMPLE)).unwrap_or_default())
+            .unwrap_or(Value::Null);
+    doc["mode"] = Value::from("dry_run");
+    let cfg = tmp("dry.json", &doc.to_string());
+    let out = run(&[
+        "explain",
+        "--config",
+        cfg.to_str().unwrap_or_default(),
+        "--method",
+        "GET",
+        "--path",
+        "/payments/1",
+        "--now",
+        NOW,
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(v["decision"], "deny");
+    assert_eq!(v["mode"], "dry_run");
+    assert_eq!(
+        (v["enforced"].as_bool(), v["would_pass"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(v["response"], Value::Null);
+    assert_eq!(v["response_if_enforced"]["status"], 401);
+}
+
+#[test]
+fn explain_response_is_what_the_filters_denial_code_builds() {
+    use scopegate::identity::validate::NoRemoteKeys;
+    use scopegate::request::decision::{decide, Request, Verdict};
+    use scopegate::request::response;
+
+    let cfg = scopegate::policy::config::parse_json(
+        &std::fs::read(root().join(EXAMPLE)).unwrap_or_default(),
+    )
+    .unwrap();
+    let reader = mint(&["--scope", "payments:read"]);
+    let bearer = format!("Bearer {reader}");
+    for (path, auth) in [
+        ("/payments/1/refunds", Some(bearer.as_str())),
+        ("/payments/1/refunds", None),
+        ("/elsewhere", Some(bearer.as_str())),
+        ("/payments/%2e%2e%2fadmin", Some("Bearer a.b.c")),
+    ] {
+        let mut headers = vec![(":method", "POST"), (":path", path)];
+        if let Some(a) = auth {
+            headers.push(("authorization", a));
+        }
+        let req = Request {
+            method: "POST",
+            path,
+            headers: &headers,
+        };
+        let d = decide(&cfg, &req, &NoRemoteKeys, NOW.parse().unwrap_or(0));
+        let Verdict::Deny(denial) = &d.verdict else {
+            panic!("{path}: expected a denial");
+        };
+        let want = response::denial(&cfg, denial.reason, &denial.message, Some(&d));
+        let header = auth.map(|a| format!("Authorization: {a}"));
+        let mut args = vec!["--method", "POST", "--path", path];
+        if let Some(h) = &header {
+            args.extend(["--header", h.as_str()]);
+        }
+        let (_, v) = explain(&args);
+        let r = &v["response"];
+        assert_eq!(r["status"].as_u64(), Some(u64::from(want.status)), "{path}");
+        assert_eq!(r["body"].as_str(), Some(want.body.as_str()), "{path}");
+        for (name, value) in &want.headers {
+            assert_eq!(
+                r["headers"][*name].as_str(),
+                Some(value.as_ref()),
+                "{path}: {name}"
+            );
+        }
+        assert_eq!(
+            r["headers"].as_object().map(|m| m.len()),
+            Some(want.headers.len()),
+            "{path}"
+        );
+    }
 }

@@ -1,0 +1,124 @@
+//! What `scopegate --help` and `scopegate COMMAND --help` print: every
+//! option with its default.
+
+use scopegate::vocab::alg::Alg;
+
+pub const USAGE: &str = "usage:
+  scopegate check-config FILE...
+  scopegate explain --config FILE [--select WHERE] --method M --path P [--token T]
+                    [--header 'Name: value']... [--now UNIX_SECONDS] [--jwks PROVIDER=FILE]...
+  scopegate schema
+  scopegate token --key FILE [--alg ALG] [--kid KID] [--iss ISS] [--sub SUB] [--aud AUD]...
+                  [--scope 'a b'] [--client-id ID] [--ttl SECONDS] [--now UNIX_SECONDS]
+                  [--claim NAME=VALUE]... [--claims JSON]
+  scopegate jwks --key FILE[=KID]...
+  scopegate --version
+
+`scopegate COMMAND --help` describes a command and its defaults.";
+
+const FILES: &str =
+    "FILE may be the configuration itself (JSON or YAML), or a file it is deployed in:
+  Kong declarative kong.yml (filter chains and plugins named `scopegate`),
+  Kong Admin API bodies (filter chain or plugin; `config` may be a JSON string),
+  Istio WasmPlugin and TrafficExtension, Envoy Gateway EnvoyExtensionPolicy,
+  Envoy bootstraps and ECDS resources (the Wasm filter running scopegate.wasm),
+  multi-document YAML. `-` reads standard input. A .json file, or input that
+  starts with `{`, is read as JSON; anything else as YAML. A member given twice
+  in one object is refused.";
+
+pub const CHECK_CONFIG: &str = "usage: scopegate check-config FILE...
+
+Validates every Scopegate configuration found in each FILE with the filter's
+own code: the same checks and messages as the filter when it is configured.
+
+A FILE that is the configuration itself prints `ok`, or one line per fault
+starting with its JSON Pointer. Any other FILE prints one line per configuration
+found, `FILE: WHERE: ok`, or per fault, `FILE: WHERE: /pointer: message`, where
+WHERE is the path to it in FILE (e.g. services[0].filter_chains[0].filters[0].config).
+
+Warnings (stderr; they do not change the exit code): rules that an earlier rule
+always matches first, so they can never match; fetched key sets (`jwks.uri`)
+without `cluster` (the default upstream is the URI's authority).
+
+Exit: 0 every configuration is valid; 1 a configuration has faults, is missing
+where the filter expects it, or a FILE is not well-formed JSON/YAML; 2 usage
+errors, unreadable FILE, or a FILE with no Scopegate configuration in it.
+
+";
+
+pub const EXPLAIN: &str =
+    "usage: scopegate explain --config FILE [--select WHERE] --method M --path P
+                         [--token T] [--header 'Name: value']... [--now UNIX_SECONDS]
+                         [--jwks PROVIDER=FILE]...
+
+Prints, as JSON, what the filter decides for one request and what the gateway
+does: decision, status, reason, rule, message, provider, identity, the identity
+headers set, the normalized and forwarded path, `response` (the status, headers
+and body the gateway answers with, or null when the request goes upstream),
+`enforced` (false in dry run), `would_pass` (the request reaches the upstream),
+and in dry run `response_if_enforced`. Exit 0 whatever the decision.
+
+Options:
+  --config FILE        the configuration, or a file holding it (see below)
+  --select WHERE       which configuration, when FILE holds several: WHERE as
+                       `check-config` prints it, a filter or plugin holding it,
+                       or a JSON Pointer. Default: the only one found
+  --method M           request method (required)
+  --path P             request target as received, query included (required)
+  --token T            sent as `Authorization: Bearer T`. Default: no token
+  --header 'N: v'      another request header; repeatable. Default: none
+  --now UNIX_SECONDS   the time for every time check. Default: the clock
+  --jwks PROVIDER=FILE key set (JWK Set JSON) of a provider whose keys come from
+                       a `uri`; the tool never goes to the network. Default: none
+                       (such providers answer 503 jwks_unavailable)
+
+";
+
+pub const SCHEMA: &str = "usage: scopegate schema
+
+Prints the JSON Schema (draft-04) of the configuration: the same file as
+config-schema/scopegate.schema.json and Kong's scopegate.meta.json config_schema.
+";
+
+pub const TOKEN: &str = "usage: scopegate token --key FILE [options]
+
+Mints a signed test token (JWS compact) with a PKCS#8 private key.
+
+Options:
+  --key FILE           PKCS#8 private key, PEM or DER: RSA (2048+ bits), P-256,
+                       P-384 or Ed25519 (required)
+  --alg ALG            one of: {ALGS}. Default: RS256 for an RSA key,
+                       ES256 for P-256, ES384 for P-384, EdDSA for Ed25519
+  --kid KID            `kid` header. Default: none
+  --iss ISS            `iss` claim. Default: none
+  --sub SUB            `sub` claim. Default: none
+  --aud AUD            `aud` claim; repeat for several (an array). Default: none
+  --scope 'a b'        `scope` claim (space-separated). Default: none
+  --client-id ID       `client_id` claim. Default: none
+  --ttl SECONDS        `exp` = now + SECONDS. Default: 300
+  --now UNIX_SECONDS   `iat`, and the base of `exp`. Default: the clock
+  --claim NAME=VALUE   any claim; VALUE is JSON if it parses as JSON, else a
+                       string; `null` removes the claim. Repeatable
+  --claims JSON        several claims as a JSON object
+";
+
+pub const JWKS: &str = "usage: scopegate jwks --key FILE[=KID]...
+
+Prints the public JWK Set of PKCS#8 private keys (for `jwks.inline`, or to
+serve at a provider's `uri`). KID sets each key's `kid`. Default: none.
+";
+
+/// The help of a command, `FILES` appended to those that read them.
+pub fn of(command: &str) -> Option<String> {
+    Some(match command {
+        "check-config" => format!("{CHECK_CONFIG}{FILES}"),
+        "explain" => format!("{EXPLAIN}{FILES}"),
+        "schema" => SCHEMA.to_string(),
+        "token" => {
+            let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.as_str()).collect();
+            TOKEN.replace("{ALGS}", &algs.join(", "))
+        }
+        "jwks" => JWKS.to_string(),
+        _ => return None,
+    })
+}
