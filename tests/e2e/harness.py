@@ -595,7 +595,8 @@ def http1_raw_request(
 # --------------------------------------------------------------------------
 
 
-def envoy_bootstrap(wasm: str | None, filter_config, echo_port: int, access_log: str) -> dict:
+def envoy_bootstrap(wasm: str | None, filter_config, echo_port: int, access_log: str,
+                    vm_id: str | None = "scopegate") -> dict:
     http_filters = []
     if filter_config is not None:
         value = filter_config if isinstance(filter_config, str) else json.dumps(filter_config)
@@ -608,7 +609,7 @@ def envoy_bootstrap(wasm: str | None, filter_config, echo_port: int, access_log:
                         "name": "scopegate",
                         "root_id": "scopegate",
                         "vm_config": {
-                            "vm_id": "scopegate",
+                            **({"vm_id": vm_id} if vm_id is not None else {}),
                             "runtime": "envoy.wasm.runtime.v8",
                             "code": {"local": {"filename": wasm}},
                         },
@@ -738,6 +739,7 @@ class Envoy:
         envoy_bin: str | None = None,
         concurrency: int = 1,
         extra_clusters: list[dict] | None = None,
+        vm_id: str | None = "scopegate",
     ):
         self.name = name
         self.concurrency = concurrency
@@ -753,7 +755,7 @@ class Envoy:
         self.proc: subprocess.Popen | None = None
         self.admin_port = None
         self.port = None
-        bootstrap = envoy_bootstrap(self.wasm, filter_config, echo.port, self.access_log_path)
+        bootstrap = envoy_bootstrap(self.wasm, filter_config, echo.port, self.access_log_path, vm_id=vm_id)
         bootstrap["static_resources"]["clusters"].extend(extra_clusters or [])
         with open(self.config_path, "w") as f:
             # JSON is YAML; Envoy reads it as such.
@@ -953,11 +955,33 @@ atexit.register(stop_all)
 # --------------------------------------------------------------------------
 
 _WWW_ERROR = {400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope"}
+_NOT_ABOUT_SCOPE = {"client_not_allowed", "provider_not_allowed", "route_not_allowed"}
 
 
-def expect_denied(resp: Response, status: int, reason: str, token: str | None = None, scope: str | None = None):
+def minimal_descriptions() -> dict[str, str]:
+    """reason → the fixed `error_description` of `error_detail: minimal`, read
+    from the contract's table (docs/CONTRACT.md §2), the one place it is stated."""
+    with open(os.path.join(REPO_ROOT, "docs", "CONTRACT.md")) as f:
+        text = f.read()
+    section = text.split("## 2.", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| reason | `error_description` |", 1)[1]
+    rows = {}
+    for line in table.splitlines():
+        m = re.match(r"^\| `([a-z_]+)` \| (.+) \|$", line)
+        if m:
+            rows[m.group(1)] = m.group(2)
+    assert rows, "no minimal descriptions found in docs/CONTRACT.md §2"
+    return rows
+
+
+_MINIMAL = minimal_descriptions()
+
+
+def expect_denied(resp: Response, status: int, reason: str, token: str | None = None, scope: str | None = None,
+                  detail: str = "minimal"):
     """Assert a CONTRACT §2 denial: status, WWW-Authenticate, JSON body with
-    the reason code, token never echoed, upstream never reached."""
+    the reason code, token never echoed, upstream never reached; with the
+    default `error_detail`, the description is the reason's fixed text."""
     assert resp.status == status, f"expected {status} {reason}, got {resp}"
     assert not resp.reached_upstream, f"denied request reached the upstream: {resp.upstream}"
     ctype = (resp.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -970,17 +994,20 @@ def expect_denied(resp: Response, status: int, reason: str, token: str | None = 
     for field in ("error", "error_description", "reason"):
         assert isinstance(body.get(field), str), f"body field {field!r} missing: {body}"
     assert body["reason"] == reason, f"reason {body['reason']!r} != {reason!r}: {body}"
+    if detail == "minimal":
+        assert body["error_description"] == _MINIMAL[reason], f"description tells more than minimal: {body}"
     www = resp.headers.get_all("www-authenticate")
-    if reason == "token_missing":
+    if reason == "token_missing" or reason in _NOT_ABOUT_SCOPE:
         assert www == ['Bearer realm="scopegate"'], f"WWW-Authenticate {www!r}"
+        if reason in _NOT_ABOUT_SCOPE:
+            assert body["error"] == "access_denied", body
     elif status in _WWW_ERROR:
         code = _WWW_ERROR[status]
         assert len(www) == 1, f"WWW-Authenticate {www!r}"
-        assert www[0].startswith("Bearer "), www
+        assert www[0].startswith('Bearer realm="scopegate", '), www
         assert f'error="{code}"' in www[0], www
         assert body["error"] == code, body
-        if status in (400, 401):
-            assert "error_description=" in www[0], www
+        assert "error_description=" in www[0], www
         if scope is not None:
             assert f'scope="{scope}"' in www[0], www
     if token:

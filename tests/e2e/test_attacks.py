@@ -101,9 +101,9 @@ def send(gw, proto, target=PATH, token=None, headers=(), method="GET", authoriza
 
 
 _CHALLENGE = re.compile(
-    r'^Bearer (realm="[!#-\[\]-~ ]*"'
-    r'|error="(invalid_request|invalid_token|insufficient_scope)"'
-    r'(, scope="[!#-\[\]-~ ]*")?, error_description="[!#-\[\]-~ ]*")$'
+    r'^Bearer realm="[!#-\[\]-~ ]*"'
+    r'(, error="(invalid_request|invalid_token|insufficient_scope)"'
+    r'(, scope="[!#-\[\]-~ ]*")?, error_description="[!#-\[\]-~ ]*")?$'
 )
 
 
