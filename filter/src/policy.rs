@@ -1,7 +1,9 @@
 //! What the operator configured: the validated configuration (parsed once
-//! per push), request-path normalization, and the compiled route map.
+//! per push), request-path normalization, the compiled route map and the
+//! identity registry.
 //! Uses `jose` (inline key sets) and `vocab`.
 
 pub mod config;
 pub mod path;
+pub mod registry;
 pub mod rules;

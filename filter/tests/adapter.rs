@@ -9,7 +9,7 @@
 
 mod support;
 
-use scopegate::host::adapter::{self, Host, Loaded, LogLevel, Step};
+use scopegate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step};
 use scopegate::host::wire::HeaderMap;
 use scopegate::identity::validate::NoRemoteKeys;
 use scopegate::request::audit::PeerCertificate;
@@ -30,9 +30,20 @@ struct FakeHost {
     counts: Vec<Reason>,
     logs: Vec<(LogLevel, String)>,
     peer: Option<PeerCertificate>,
+    /// Behaves like Kong's host: removals and `:path` changes do not reach
+    /// the upstream, and `raw_path` is the target as sent.
+    as_received: bool,
+    raw_path: Option<String>,
+    signals: Vec<Signal>,
 }
 
 impl Host for FakeHost {
+    fn forwards_as_received(&self) -> bool {
+        self.as_received
+    }
+    fn raw_request_path(&mut self) -> Option<String> {
+        self.raw_path.clone()
+    }
     fn request_headers(&mut self) -> HeaderMap {
         HeaderMap::from_pairs(&self.headers)
     }
@@ -58,6 +69,9 @@ impl Host for FakeHost {
     }
     fn count(&mut self, reason: Reason) {
         self.counts.push(reason);
+    }
+    fn count_signal(&mut self, signal: Signal) {
+        self.signals.push(signal);
     }
     fn log(&mut self, level: LogLevel, message: &str) {
         self.logs.push((level, message.into()));
@@ -409,4 +423,114 @@ fn request_properties_set_only_the_configured_facts() {
     );
     assert!(host.properties.is_empty(), "{:?}", host.properties);
     assert_eq!(host.counts, [Reason::TokenMissing], "still counted");
+}
+
+fn kong_like(method: &str, raw_path: &str, nginx_path: &str, extra: &[(&str, &str)]) -> FakeHost {
+    let mut host = request(method, nginx_path, extra);
+    host.as_received = true;
+    host.raw_path = Some(raw_path.into());
+    host
+}
+
+#[test]
+fn where_removals_do_not_reach_the_upstream_a_caller_set_identity_header_is_refused() {
+    let t = format!("Bearer {}", rs256(&claims("payments:read")));
+    for mode in ["enforce", "dry_run"] {
+        let mut doc = base_config();
+        doc["mode"] = json!(mode);
+        for (extra, path) in [
+            (
+                vec![
+                    ("authorization", t.as_str()),
+                    ("X-Identity-Subject", "root"),
+                ],
+                "/payments/7",
+            ),
+            (vec![("x-http-method-override", "DELETE")], "/healthz"),
+        ] {
+            let mut host = kong_like("GET", path, path, &extra);
+            let step =
+                adapter::on_request_headers(&loaded(&doc), &NoRemoteKeys, None, &mut host, NOW);
+            assert_eq!(step, Step::Responded, "{mode} {path}");
+            let r = host.response.as_ref().unwrap();
+            assert_eq!(r.status, 400, "{mode} {path}");
+            assert!(host.set.is_empty(), "no identity for a refused request");
+            assert_eq!(host.counts, [Reason::RequestMalformed]);
+        }
+    }
+}
+
+#[test]
+fn where_the_target_is_forwarded_as_sent_the_raw_path_is_judged_and_never_rewritten() {
+    let t = format!("Bearer {}", rs256(&claims("payments:read")));
+    // nginx hands over its normalized `$uri` as :path; the raw target is what is sent on.
+    let mut host = kong_like(
+        "GET",
+        "/admin/x/../../payments/7",
+        "/payments/7",
+        &[("authorization", &t)],
+    );
+    adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, None, &mut host, NOW);
+    assert_eq!(host.response.as_ref().map(|r| r.status), Some(400));
+    assert_eq!(host.path, None, "no :path rewrite is attempted");
+    // A path already in normal form passes unchanged.
+    let mut host = kong_like(
+        "GET",
+        "/payments/7",
+        "/payments/7",
+        &[("authorization", &t)],
+    );
+    let step =
+        adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, None, &mut host, NOW);
+    assert_eq!(step, Step::Continue);
+    assert_eq!(host.path, None);
+}
+
+#[test]
+fn a_registered_identity_gets_its_owner_header_and_the_over_privilege_is_counted_and_logged() {
+    let mut doc = base_config();
+    doc["identity_headers"]["owner"] = json!("x-identity-owner");
+    doc["audit_log"] = json!("all");
+    doc["identities"] = json!({"registry": {"inline": [
+        {"client_id": "billing-batch", "owner": "payments-team@example.com", "max_scopes": ["payments:read"]}
+    ]}, "unregistered": "report"});
+    let t = format!("Bearer {}", rs256(&claims("payments:read payments:write")));
+    let mut host = request(
+        "GET",
+        "/payments/7",
+        &[("authorization", &t), ("x-identity-owner", "me")],
+    );
+    let step = adapter::on_request_headers(&loaded(&doc), &NoRemoteKeys, None, &mut host, NOW);
+    assert_eq!(step, Step::Continue);
+    assert!(
+        host.removed.contains(&"x-identity-owner".to_string()),
+        "the caller's copy is stripped"
+    );
+    assert!(host.set.contains(&(
+        "x-identity-owner".into(),
+        "payments-team@example.com".into()
+    )));
+    assert!(
+        host.set
+            .contains(&("x-identity-scopes".into(), "payments:read".into())),
+        "effective scopes"
+    );
+    assert_eq!(host.signals, [Signal::ScopesOverCeiling]);
+    let audit: Value = serde_json::from_str(&host.logs[0].1).unwrap();
+    assert_eq!(audit["owner"], "payments-team@example.com");
+    assert_eq!(audit["registered"], true);
+    assert_eq!(audit["scopes_dropped"], json!(["payments:write"]));
+    assert_eq!(audit["scopes"], json!(["payments:read"]));
+
+    // An unregistered client in report mode passes, counted and marked.
+    let mut c = claims("payments:read");
+    c["client_id"] = json!("stranger");
+    let t = format!("Bearer {}", rs256(&c));
+    let mut host = request("GET", "/payments/7", &[("authorization", &t)]);
+    adapter::on_request_headers(&loaded(&doc), &NoRemoteKeys, None, &mut host, NOW);
+    assert!(host.response.is_none());
+    assert_eq!(host.signals, [Signal::Unregistered]);
+    let audit: Value = serde_json::from_str(&host.logs[0].1).unwrap();
+    assert_eq!(audit["registered"], false);
+    assert!(!host.set.iter().any(|(n, _)| n == "x-identity-owner"));
 }

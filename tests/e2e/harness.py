@@ -955,7 +955,7 @@ atexit.register(stop_all)
 # --------------------------------------------------------------------------
 
 _WWW_ERROR = {400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope"}
-_NOT_ABOUT_SCOPE = {"client_not_allowed", "provider_not_allowed", "route_not_allowed"}
+_NOT_ABOUT_SCOPE = {"client_not_allowed", "provider_not_allowed", "route_not_allowed", "identity_unregistered"}
 
 
 def minimal_descriptions() -> dict[str, str]:

@@ -7,10 +7,11 @@ use crate::identity::cache::TokenCache;
 use crate::identity::validate::KeyStore;
 use crate::policy::config::{AuditLog, Config, Mode, Property};
 use crate::request::audit::{self, PeerCertificate};
-use crate::request::decision::{self, Decision, Request, Verdict};
+use crate::request::decision::{self, Decision, Registration, Request, Verdict};
 use crate::request::headers;
 use crate::request::response::{self, LocalResponse};
 use crate::vocab::reason::Reason;
+use crate::vocab::text::clip;
 use std::rc::Rc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +20,27 @@ pub enum LogLevel {
     Info,
     Warn,
     Error,
+}
+
+/// Governance signals counted beside the reason codes (CONTRACT §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// A verified client the identity registry does not list.
+    Unregistered,
+    /// A token carrying scopes above its identity's ceiling.
+    ScopesOverCeiling,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 2] = [Signal::Unregistered, Signal::ScopesOverCeiling];
+
+    /// The counter's name.
+    pub fn metric(self) -> &'static str {
+        match self {
+            Signal::Unregistered => "scopegate.identities.unregistered",
+            Signal::ScopesOverCeiling => "scopegate.identities.scopes_over_ceiling",
+        }
+    }
 }
 
 /// What the adapter needs from a gateway, per request.
@@ -35,10 +57,23 @@ pub trait Host {
     /// Exposes a decision fact to the gateway's access log (where supported).
     fn set_property(&mut self, key: &str, value: &str);
     fn count(&mut self, reason: Reason);
+    /// Counts a governance signal beside the decision's reason.
+    fn count_signal(&mut self, _signal: Signal) {}
     fn log(&mut self, level: LogLevel, message: &str);
     fn source_address(&mut self) -> Option<String>;
     /// The mTLS peer certificate of the downstream connection, if any.
     fn peer_certificate(&mut self) -> Option<PeerCertificate> {
+        None
+    }
+    /// True where a removed request header still reaches the upstream and a
+    /// new `:path` is not what is forwarded (Kong's host): a request carrying
+    /// a header Scopegate must strip, or a path it would rewrite, is refused.
+    fn forwards_as_received(&self) -> bool {
+        false
+    }
+    /// The request target exactly as the client sent it, where `:path` is
+    /// something else (Kong: `:path` is nginx's decoded, normalized URI).
+    fn raw_request_path(&mut self) -> Option<String> {
         None
     }
 }
@@ -90,7 +125,9 @@ pub fn on_request_headers<H: Host>(
     let decoded = block.decode().unwrap_or_default();
     let headers: Vec<(&str, &str)> = decoded.iter().map(|(n, v)| (*n, v.as_ref())).collect();
     let find = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
-    let (Some(method), Some(path)) = (find(":method"), find(":path")) else {
+    let raw_path = host.raw_request_path();
+    let (Some(method), Some(path)) = (find(":method"), raw_path.as_deref().or(find(":path")))
+    else {
         host.log(LogLevel::Error, "request without :method or :path");
         host.count(Reason::InternalError);
         host.send_response(&response::internal(Reason::InternalError));
@@ -101,12 +138,43 @@ pub fn on_request_headers<H: Host>(
         path,
         headers: &headers,
     };
-    let d = decision::decide_cached(cfg, &req, keys, cache, now);
+    let as_received = host.forwards_as_received();
+    if as_received {
+        if let Some(d) = caller_set_reserved_header(cfg, &headers) {
+            // Refused in dry run too: letting it through would hand the
+            // caller's identity header to the upstream.
+            report(cfg, &req, &d, host, now);
+            host.send_response(&response::denial(cfg, d.reason, d.message(), Some(&d)));
+            return Step::Responded;
+        }
+    }
+    let mut d = decision::decide_cached(cfg, &req, keys, cache, now);
     if let Verdict::KeysPending { provider } = d.verdict {
         return Step::WaitForKeys { provider };
     }
+    if as_received && d.is_allowed() && d.rewritten_path.is_some() {
+        // This host forwards the request target as sent, whatever `:path`
+        // says: what was authorized would not be what is served.
+        d = Decision::refused(
+            "the path is not in normal form (or carries the token), and this gateway would forward it unchanged",
+        );
+    }
     report(cfg, &req, &d, host, now);
     apply(cfg, &req, &d, host)
+}
+
+/// A 400 for a request that carries a header only the gateway may set
+/// (identity and method-override headers), on hosts that cannot remove it.
+fn caller_set_reserved_header(cfg: &Config, headers: &[(&str, &str)]) -> Option<Decision> {
+    let (name, _) = headers.iter().find(|(n, _)| {
+        cfg.stripped_headers
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(n))
+    })?;
+    Some(Decision::refused(format!(
+        "the request carries the header \"{}\", which only the gateway may set",
+        clip(name, 64)
+    )))
 }
 
 /// Answers a request whose keys never arrived (fetch failed or timed out).
@@ -136,6 +204,13 @@ pub fn keys_unavailable<H: Host>(cfg: &Config, host: &mut H, provider: usize, wh
 
 fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, now: u64) {
     host.count(d.reason);
+    match &d.registration {
+        Some(Registration::Unregistered) => host.count_signal(Signal::Unregistered),
+        Some(Registration::Registered { dropped_scopes, .. }) if !dropped_scopes.is_empty() => {
+            host.count_signal(Signal::ScopesOverCeiling)
+        }
+        _ => {}
+    }
     let rule = d
         .rule
         .and_then(|i| cfg.rules.get(i))

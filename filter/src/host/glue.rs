@@ -4,7 +4,7 @@
 //! gateways lacks (or traps on) are made only where `HostKind` says they are
 //! safe (see kong-example/README.md, "Host compatibility").
 
-use crate::host::adapter::{self, Host, Loaded, LogLevel, Step};
+use crate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step};
 use crate::host::hostcall;
 use crate::identity::cache::TokenCache;
 use crate::identity::validate::{KeyStore, Keys};
@@ -96,6 +96,8 @@ struct Metrics {
     fetches: Vec<(usize, u32, u32)>,
     /// Verified-token cache (hit, miss).
     cache: Option<(u32, u32)>,
+    /// Registry signals, defined when a registry is configured.
+    signals: Vec<(Signal, u32)>,
 }
 
 impl Metrics {
@@ -119,10 +121,19 @@ impl Metrics {
             })
             .collect();
         let cache = counter("scopegate.cache.hit").zip(counter("scopegate.cache.miss"));
+        let signals = if cfg.identities.is_some() {
+            Signal::ALL
+                .iter()
+                .filter_map(|s| counter(s.metric()).map(|id| (*s, id)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Metrics {
             requests,
             fetches,
             cache,
+            signals,
         }
     }
 
@@ -682,6 +693,19 @@ struct WasmHost<'a> {
 }
 
 impl Host for WasmHost<'_> {
+    fn forwards_as_received(&self) -> bool {
+        self.kind != HostKind::Envoy
+    }
+
+    fn raw_request_path(&mut self) -> Option<String> {
+        if self.kind == HostKind::Envoy {
+            return None;
+        }
+        // Kong's `:path` is nginx's decoded, normalized `$uri`; the target the
+        // client sent (and nginx forwards) is `request.path`.
+        hostcall::property(&["request", "path"]).and_then(|b| String::from_utf8(b).ok())
+    }
+
     fn request_headers(&mut self) -> crate::host::wire::HeaderMap {
         // Bytes, not strings: the SDK's string variant panics on a header
         // value that is not UTF-8, and header values are attacker-controlled.
@@ -689,7 +713,14 @@ impl Host for WasmHost<'_> {
     }
 
     fn remove_request_header(&mut self, name: &str) {
-        let _ = hostcall::remove_header(MapType::HttpRequestHeaders, name);
+        if self.kind == HostKind::Envoy {
+            let _ = hostcall::remove_header(MapType::HttpRequestHeaders, name);
+        } else {
+            // ngx_wasm_module only flags a removed header, and nginx's proxy
+            // module still sends it; a replace overwrites the (single: two
+            // tokens are refused) value in place.
+            let _ = hostcall::set_header(MapType::HttpRequestHeaders, name, "");
+        }
     }
 
     fn add_request_header(&mut self, name: &str, value: &str) {
@@ -718,6 +749,12 @@ impl Host for WasmHost<'_> {
 
     fn count(&mut self, reason: Reason) {
         if let Some((_, id)) = self.metrics.requests.iter().find(|(r, _)| *r == reason) {
+            let _ = hostcall::increment_metric(*id, 1);
+        }
+    }
+
+    fn count_signal(&mut self, signal: Signal) {
+        if let Some((_, id)) = self.metrics.signals.iter().find(|(s, _)| *s == signal) {
             let _ = hostcall::increment_metric(*id, 1);
         }
     }

@@ -5,6 +5,7 @@
 use crate::jose::jwks::KeySet;
 use crate::jose::token::{self, Claims};
 use crate::policy::config::{Config, KeySource, Provider};
+use crate::policy::registry::Registry;
 use crate::vocab::reason::{Denial, Reason};
 use crate::vocab::text::{clip, is_header_value_safe};
 use serde_json::Value;
@@ -18,6 +19,11 @@ pub trait KeyStore {
     /// refreshed now (so the request should wait for them)? Rate-limited.
     fn refresh_for_unknown_kid(&self, _provider: usize, _now: u64) -> bool {
         false
+    }
+
+    /// The identity registry fetched from a `uri`, once it has arrived.
+    fn registry(&self) -> Option<Rc<Registry>> {
+        None
     }
 }
 

@@ -6,9 +6,12 @@
 //! read the same way as type errors.
 
 use crate::jose::jwks::{self, JwkIssue, KeySet};
+use crate::policy::registry::{self, Registry};
 use crate::policy::rules::PathPattern;
 use crate::vocab::alg::{self, Alg, AlgSet};
 use crate::vocab::json::{self, JsonError};
+use crate::vocab::text::clip;
+use crate::vocab::time;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::fmt;
@@ -33,6 +36,8 @@ pub struct Config {
     pub token_sources: Vec<TokenSource>,
     pub rules: Vec<Rule>,
     pub default_action: DefaultAction,
+    /// The identity registry and what to do with unregistered clients.
+    pub identities: Option<Identities>,
     pub identity_headers: IdentityHeaders,
     /// Removed from every request that is let through: the identity header
     /// names and the method-override headers, lower case, each once.
@@ -66,11 +71,11 @@ pub struct Provider {
 #[derive(Debug)]
 pub enum KeySource {
     Inline(Rc<KeySet>),
-    Remote(RemoteJwks),
+    Remote(RemoteDocument),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteJwks {
+pub struct RemoteDocument {
     pub uri: String,
     /// `:authority` of the fetch (host[:port] from the URI).
     pub authority: String,
@@ -114,6 +119,27 @@ pub struct Requirements {
     pub clients: Option<Vec<String>>,
     /// Indexes into `Config::providers`.
     pub providers: Option<Vec<usize>>,
+}
+
+#[derive(Debug)]
+pub struct Identities {
+    pub registry: RegistrySource,
+    pub unregistered: Unregistered,
+}
+
+#[derive(Debug)]
+pub enum RegistrySource {
+    Inline(Rc<Registry>),
+    Remote(RemoteDocument),
+}
+
+/// What happens to a valid token whose client the registry does not list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unregistered {
+    /// 403 `identity_unregistered`.
+    Deny,
+    /// Decided as before, counted and marked in the audit line.
+    Report,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,6 +257,8 @@ pub struct IdentityHeaders {
     pub client_id: Option<String>,
     pub issuer: Option<String>,
     pub scopes: Option<String>,
+    /// The registry owner of the caller's identity (with `identities`).
+    pub owner: Option<String>,
     /// (claim name, header name)
     pub claims: Vec<(String, String)>,
 }
@@ -238,10 +266,16 @@ pub struct IdentityHeaders {
 impl IdentityHeaders {
     /// Every configured header name: the ones stripped from each request.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        [&self.subject, &self.client_id, &self.issuer, &self.scopes]
-            .into_iter()
-            .filter_map(|h| h.as_deref())
-            .chain(self.claims.iter().map(|(_, h)| h.as_str()))
+        [
+            &self.subject,
+            &self.client_id,
+            &self.issuer,
+            &self.scopes,
+            &self.owner,
+        ]
+        .into_iter()
+        .filter_map(|h| h.as_deref())
+        .chain(self.claims.iter().map(|(_, h)| h.as_str()))
     }
 }
 
@@ -557,6 +591,9 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         Some((v, p)) => read_rules(cx, v, &p, &names),
         None => Vec::new(),
     };
+    let identities = f
+        .get("identities")
+        .and_then(|(v, p)| read_identities(cx, v, &p, &names));
     let default_action = f
         .get("default_action")
         .and_then(|(v, p)| {
@@ -660,6 +697,7 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         token_sources,
         rules,
         default_action,
+        identities,
         stripped_headers: stripped_headers(&identity_headers),
         identity_headers,
         forward_token,
@@ -852,36 +890,50 @@ fn read_jwks(cx: &mut Cx, v: &Value, path: &str, warnings: &mut Vec<String>) -> 
             read_inline_jwks(cx, doc, &p, warnings).map(|k| KeySource::Inline(Rc::new(k)))
         }
         (None, Some((u, p))) => {
-            let uri = string(cx, u, &p)?;
-            let Some((authority, fetch_path)) = split_uri(&uri) else {
-                cx.err(
-                    &p,
-                    "expected an absolute http:// or https:// URI with a host",
-                );
-                return None;
-            };
-            let cluster = match cluster {
-                Some((c, cp)) => string(cx, c, &cp)?,
-                None => authority.clone(),
-            };
-            let refresh_interval_s = match refresh {
-                Some((r, rp)) => integer(cx, r, &rp, 10, 86_400)?,
-                None => 300,
-            };
-            let timeout_ms = match timeout {
-                Some((t, tp)) => integer(cx, t, &tp, 100, 60_000)?,
-                None => 1500,
-            };
-            Some(KeySource::Remote(RemoteJwks {
-                uri,
-                authority,
-                path: fetch_path,
-                cluster,
-                refresh_interval_s,
-                timeout_ms,
-            }))
+            read_remote(cx, (u, &p), cluster, refresh, timeout).map(KeySource::Remote)
         }
     }
+}
+
+type Member<'a> = Option<(&'a Value, String)>;
+
+/// `{"uri", "cluster", "refresh_interval_s", "timeout_ms"}`: a document the
+/// gateway fetches (a JWK Set, the identity registry).
+fn read_remote(
+    cx: &mut Cx,
+    (u, p): (&Value, &str),
+    cluster: Member<'_>,
+    refresh: Member<'_>,
+    timeout: Member<'_>,
+) -> Option<RemoteDocument> {
+    let uri = string(cx, u, p)?;
+    let Some((authority, fetch_path)) = split_uri(&uri) else {
+        cx.err(
+            p,
+            "expected an absolute http:// or https:// URI with a host",
+        );
+        return None;
+    };
+    let cluster = match cluster {
+        Some((c, cp)) => string(cx, c, &cp)?,
+        None => authority.clone(),
+    };
+    let refresh_interval_s = match refresh {
+        Some((r, rp)) => integer(cx, r, &rp, 10, 86_400)?,
+        None => 300,
+    };
+    let timeout_ms = match timeout {
+        Some((t, tp)) => integer(cx, t, &tp, 100, 60_000)?,
+        None => 1500,
+    };
+    Some(RemoteDocument {
+        uri,
+        authority,
+        path: fetch_path,
+        cluster,
+        refresh_interval_s,
+        timeout_ms,
+    })
 }
 
 fn read_inline_jwks(
@@ -953,6 +1005,236 @@ fn split_uri(uri: &str) -> Option<(String, String)> {
         path.to_string()
     };
     Some((authority.to_string(), path))
+}
+
+fn read_identities(cx: &mut Cx, v: &Value, path: &str, providers: &[&str]) -> Option<Identities> {
+    let mut f = Fields::of(cx, Node { value: v, path })?;
+    let registry = match f.get("registry") {
+        Some((v, p)) => read_registry_source(cx, v, &p, providers),
+        None => {
+            cx.err(
+                path,
+                "`registry` is required: `{\"inline\": [...]}` or `{\"uri\": ...}`",
+            );
+            None
+        }
+    };
+    let unregistered = f
+        .get("unregistered")
+        .and_then(|(v, p)| {
+            one_of(
+                cx,
+                v,
+                &p,
+                &[
+                    ("deny", Unregistered::Deny),
+                    ("report", Unregistered::Report),
+                ],
+            )
+        })
+        .unwrap_or(Unregistered::Report);
+    f.finish(cx);
+    Some(Identities {
+        registry: registry?,
+        unregistered,
+    })
+}
+
+fn read_registry_source(
+    cx: &mut Cx,
+    v: &Value,
+    path: &str,
+    providers: &[&str],
+) -> Option<RegistrySource> {
+    let mut f = Fields::of(cx, Node { value: v, path })?;
+    let inline = f.get("inline");
+    let uri = f.get("uri");
+    let cluster = f.get("cluster");
+    let refresh = f.get("refresh_interval_s");
+    let timeout = f.get("timeout_ms");
+    f.finish(cx);
+    match (inline, uri) {
+        (Some(_), Some(_)) | (None, None) => {
+            cx.err(
+                path,
+                "give exactly one of `inline` (the entries) or `uri` (where the registry is published)",
+            );
+            None
+        }
+        (Some((doc, p)), None) => {
+            for (_, extra) in [cluster, refresh, timeout].into_iter().flatten() {
+                cx.err(&extra, "only applies to a registry fetched from a `uri`");
+            }
+            read_registry_entries(cx, doc, &p, providers)
+                .map(|r| RegistrySource::Inline(Rc::new(r)))
+        }
+        (None, Some((u, p))) => {
+            read_remote(cx, (u, &p), cluster, refresh, timeout).map(RegistrySource::Remote)
+        }
+    }
+}
+
+/// Parses a fetched registry document, `{"identities": [...]}`, with the
+/// same checks as an inline registry; `providers` are the configured names.
+pub fn parse_registry_document(
+    text: &[u8],
+    providers: &[&str],
+) -> Result<Registry, Vec<ConfigError>> {
+    let value = json::from_slice(text).map_err(|e| {
+        let path = match &e {
+            JsonError::Duplicate { pointer, .. } => pointer.clone(),
+            JsonError::Syntax(_) => String::new(),
+        };
+        vec![ConfigError {
+            path,
+            message: e.to_string(),
+        }]
+    })?;
+    let mut cx = Cx::default();
+    let registry = Fields::of(&mut cx, Node::root(&value)).and_then(|mut f| {
+        let entries = match f.get("identities") {
+            Some((v, p)) => read_registry_entries(&mut cx, v, &p, providers),
+            None => {
+                cx.err("/identities", "required: the list of registered identities");
+                None
+            }
+        };
+        f.finish(&mut cx);
+        entries
+    });
+    match registry {
+        Some(r) if cx.errors.is_empty() => Ok(r),
+        _ => Err(cx.errors),
+    }
+}
+
+fn read_registry_entries(
+    cx: &mut Cx,
+    v: &Value,
+    path: &str,
+    providers: &[&str],
+) -> Option<Registry> {
+    let Some(items) = array(v) else {
+        cx.err(path, "expected an array of registry entries");
+        return None;
+    };
+    let before = cx.errors.len();
+    let mut out = Registry::with_capacity(items.len());
+    // Document index of each entry added, for the "registered twice" message.
+    let mut added_at: Vec<usize> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let p = child(path, &i.to_string());
+        let Some(entry) = read_registry_entry(
+            cx,
+            Node {
+                value: item,
+                path: &p,
+            },
+            providers,
+        ) else {
+            continue;
+        };
+        let (client, provider) = (entry.client_id.clone(), entry.provider);
+        match out.add(entry) {
+            Ok(()) => added_at.push(i),
+            Err(registry::AddError::Duplicate(other)) => cx.err(
+                &p,
+                format!(
+                    "client \"{}\"{} is registered twice (also at {})",
+                    clip(&client, 64),
+                    provider
+                        .and_then(|i| providers.get(i))
+                        .map_or(String::new(), |n| format!(" of provider \"{n}\"")),
+                    child(
+                        path,
+                        &added_at.get(other).copied().unwrap_or(other).to_string()
+                    )
+                ),
+            ),
+            Err(registry::AddError::Full) => {
+                cx.err(path, "too many entries");
+                return None;
+            }
+        }
+    }
+    (cx.errors.len() == before).then_some(out)
+}
+
+fn read_registry_entry(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<registry::Entry> {
+    let mut f = Fields::of(cx, node)?;
+    let client_id = match f.get("client_id") {
+        Some((v, p)) => string(cx, v, &p),
+        None => {
+            cx.err(node.path, "`client_id` is required");
+            None
+        }
+    };
+    let provider = match f.get("provider") {
+        Some((v, p)) => match string(cx, v, &p) {
+            Some(name) => match providers.iter().position(|n| *n == name) {
+                Some(i) => Some(Some(i)),
+                None => {
+                    cx.err(&p, format!("no provider is named \"{}\"", clip(&name, 64)));
+                    None
+                }
+            },
+            None => None,
+        },
+        None => Some(None),
+    };
+    let owner = match f.get("owner") {
+        Some((v, p)) => string(cx, v, &p),
+        None => {
+            cx.err(
+                node.path,
+                "`owner` is required: every machine identity has someone who answers for it",
+            );
+            None
+        }
+    };
+    let description = match f.get("description") {
+        Some((v, p)) => Some(string(cx, v, &p)?),
+        None => None,
+    };
+    let expires = match f.get("expires") {
+        Some((v, p)) => match v.as_str().and_then(time::parse_rfc3339) {
+            Some(t) => Some(Some(t)),
+            None => {
+                cx.err(
+                    &p,
+                    "expected an RFC 3339 instant, e.g. \"2027-06-30T00:00:00Z\"",
+                );
+                None
+            }
+        },
+        None => Some(None),
+    };
+    let max_scopes = match f.get("max_scopes") {
+        Some((v, p)) => read_scopes_allow_empty(cx, v, &p).map(Some),
+        None => Some(None),
+    };
+    let status = match f.get("status") {
+        Some((v, p)) => one_of(
+            cx,
+            v,
+            &p,
+            &[
+                ("active", registry::Status::Active),
+                ("disabled", registry::Status::Disabled),
+            ],
+        ),
+        None => Some(registry::Status::Active),
+    };
+    f.finish(cx);
+    Some(registry::Entry {
+        client_id: client_id?,
+        provider: provider?,
+        owner: owner?,
+        description,
+        expires: expires?,
+        max_scopes: max_scopes?,
+        status: status?,
+    })
 }
 
 fn read_token_sources(cx: &mut Cx, v: &Value, path: &str) -> Vec<TokenSource> {
@@ -1048,7 +1330,16 @@ fn read_rules(cx: &mut Cx, v: &Value, path: &str, providers: &[&str]) -> Vec<Rul
 }
 
 fn read_scopes(cx: &mut Cx, v: &Value, path: &str) -> Option<Vec<String>> {
-    let scopes = strings(cx, v, path, false)?;
+    read_scope_list(cx, v, path, false)
+}
+
+/// A scope ceiling may be empty: an identity allowed no scope at all.
+fn read_scopes_allow_empty(cx: &mut Cx, v: &Value, path: &str) -> Option<Vec<String>> {
+    read_scope_list(cx, v, path, true)
+}
+
+fn read_scope_list(cx: &mut Cx, v: &Value, path: &str, allow_empty: bool) -> Option<Vec<String>> {
+    let scopes = strings(cx, v, path, allow_empty)?;
     let mut ok = true;
     for (i, s) in scopes.iter().enumerate() {
         if !is_scope_token(s) {
@@ -1199,6 +1490,7 @@ fn read_identity_headers(cx: &mut Cx, v: &Value, path: &str) -> IdentityHeaders 
         ("client_id", &mut out.client_id),
         ("issuer", &mut out.issuer),
         ("scopes", &mut out.scopes),
+        ("owner", &mut out.owner),
     ] {
         if let Some((v, p)) = f.get(key) {
             *slot = header(cx, v, &p);

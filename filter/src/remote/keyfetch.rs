@@ -11,7 +11,7 @@
 
 use crate::identity::validate::{KeyStore, Keys};
 use crate::jose::jwks::{self, KeySet};
-use crate::policy::config::{Config, KeySource, RemoteJwks};
+use crate::policy::config::{Config, KeySource, RemoteDocument};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -143,7 +143,7 @@ pub enum Event {
 #[derive(Debug)]
 struct Slot {
     provider: usize,
-    remote: RemoteJwks,
+    remote: RemoteDocument,
     keys: Option<Rc<KeySet>>,
     /// When the keys in force were fetched (by any worker).
     fetched_ms: u64,

@@ -4,7 +4,8 @@
 
 use crate::policy::config::Config;
 use crate::policy::path;
-use crate::request::decision::{Decision, Request};
+use crate::request::decision::{Decision, Registration, Request};
+use crate::vocab::time::rfc3339;
 use serde_json::{json, Value};
 
 /// What the audit line records of an mTLS client certificate.
@@ -54,6 +55,23 @@ pub fn line(
         "source": opt(source),
         "mode": if cfg.mode == crate::policy::config::Mode::DryRun { "dry_run" } else { "enforce" },
     });
+    if let (Some(r), Some(obj)) = (&d.registration, line.as_object_mut()) {
+        match r {
+            Registration::Unregistered => {
+                obj.insert("registered".into(), json!(false));
+            }
+            Registration::Registered {
+                owner,
+                dropped_scopes,
+            } => {
+                obj.insert("registered".into(), json!(true));
+                obj.insert("owner".into(), json!(owner));
+                if !dropped_scopes.is_empty() {
+                    obj.insert("scopes_dropped".into(), json!(dropped_scopes));
+                }
+            }
+        }
+    }
     if let (Some(p), Some(obj)) = (peer, line.as_object_mut()) {
         obj.insert(
             "peer_certificate".into(),
@@ -61,39 +79,4 @@ pub fn line(
         );
     }
     line.to_string()
-}
-
-/// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
-pub fn rfc3339(unix: u64) -> String {
-    let days = unix / 86_400;
-    let secs = unix % 86_400;
-    // Civil-from-days (H. Hinnant's algorithm), shifted so eras start in March.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_392_000), "2026-11-23T00:00:00Z");
-        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
-    }
 }

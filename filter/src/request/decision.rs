@@ -3,9 +3,14 @@
 
 use crate::identity::cache::{self, TokenCache};
 use crate::identity::validate::{Failure, Identity, KeyStore};
-use crate::policy::config::{Access, Config, DefaultAction, Requirements, TokenSource};
+use crate::policy::config::{
+    Access, Config, DefaultAction, RegistrySource, Requirements, TokenSource, Unregistered,
+};
 use crate::policy::path;
+use crate::policy::registry::{Registry, Status};
 use crate::vocab::reason::{Denial, Reason};
+use crate::vocab::text::clip;
+use crate::vocab::time::rfc3339;
 use std::rc::Rc;
 
 /// What the gateway tells us about a request.
@@ -70,6 +75,20 @@ pub struct Decision {
     pub token_location: Option<TokenLocation>,
     /// For `insufficient_scope`: the scopes the rule asks for.
     pub required_scopes: Option<String>,
+    /// What the identity registry says of a verified caller, when one is configured.
+    pub registration: Option<Registration>,
+}
+
+/// The registry's view of a verified caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registration {
+    Unregistered,
+    Registered {
+        owner: String,
+        /// The token's scopes outside the identity's ceiling, dropped before
+        /// the rules were judged (the over-privilege signal).
+        dropped_scopes: Vec<String>,
+    },
 }
 
 impl Decision {
@@ -84,6 +103,7 @@ impl Decision {
             rewritten_path: None,
             token_location: None,
             required_scopes: None,
+            registration: None,
         }
     }
 
@@ -91,6 +111,12 @@ impl Decision {
         self.reason = reason;
         self.verdict = Verdict::Deny(Denial::new(reason, message));
         self
+    }
+
+    /// A request refused before any other check: 400 `request_malformed`.
+    pub fn refused(message: impl Into<String>) -> Self {
+        Decision::new(Reason::RequestMalformed, Verdict::Allow)
+            .deny(Reason::RequestMalformed, message)
     }
 
     fn allow(mut self, reason: Reason) -> Self {
@@ -197,6 +223,25 @@ pub fn decide_cached(
         }
     };
     d.provider = Some(identity.provider);
+    let (identity, granted) = match registry_gate(cfg, store, &identity, now) {
+        Gate::Open => (identity, None),
+        Gate::Registered {
+            effective,
+            registration,
+        } => {
+            d.registration = Some(registration);
+            (effective, Some(identity))
+        }
+        Gate::Report => {
+            d.registration = Some(Registration::Unregistered);
+            (identity, None)
+        }
+        Gate::Closed(reason, message, registration) => {
+            d.registration = registration;
+            d.identity = Some(identity);
+            return d.deny(reason, message);
+        }
+    };
     let check = requirements.map_or(Ok(()), |r| check_requirements(cfg, r, &identity));
     d.identity = Some(identity);
     match check {
@@ -204,8 +249,151 @@ pub fn decide_cached(
         Err((denial, scopes)) => {
             // Every 403 of a rule that asks for scopes names them (RFC 6750 §3).
             d.required_scopes = scopes.or_else(|| requirements.and_then(rule_scopes));
+            // Refused only because the ceiling dropped a scope the token has:
+            // say so, since the token itself would have passed.
+            let over_ceiling = denial.reason == Reason::InsufficientScope
+                && granted
+                    .zip(requirements)
+                    .is_some_and(|(g, r)| check_requirements(cfg, r, &g).is_ok());
+            if over_ceiling {
+                let dropped = match &d.registration {
+                    Some(Registration::Registered { dropped_scopes, .. }) => {
+                        dropped_scopes.join(" ")
+                    }
+                    _ => String::new(),
+                };
+                return d.deny(
+                    Reason::ScopeOverCeiling,
+                    format!(
+                        "{}; the token has it, but the identity's scope ceiling drops {dropped}",
+                        denial.message
+                    ),
+                );
+            }
             d.deny(denial.reason, denial.message)
         }
+    }
+}
+
+/// What the identity registry makes of a verified identity.
+enum Gate {
+    /// No registry configured.
+    Open,
+    /// Registered, active, not expired; `effective` carries the scopes within
+    /// the ceiling (the same identity when nothing was dropped).
+    Registered {
+        effective: Rc<Identity>,
+        registration: Registration,
+    },
+    /// Not registered, and `unregistered: report`.
+    Report,
+    /// Refused, with what the registry said of the caller (none when the
+    /// registry itself is missing).
+    Closed(Reason, String, Option<Registration>),
+}
+
+fn registry_gate(cfg: &Config, store: &dyn KeyStore, id: &Rc<Identity>, now: u64) -> Gate {
+    let Some(identities) = &cfg.identities else {
+        return Gate::Open;
+    };
+    let fetched;
+    let registry: &Registry = match &identities.registry {
+        RegistrySource::Inline(r) => r,
+        RegistrySource::Remote(_) => match store.registry() {
+            Some(r) => {
+                fetched = r;
+                &fetched
+            }
+            None => {
+                return Gate::Closed(
+                    Reason::RegistryUnavailable,
+                    "the identity registry has not been fetched yet".into(),
+                    None,
+                )
+            }
+        },
+    };
+    let client = id.client_id.as_deref().unwrap_or("");
+    let Some(entry) = id
+        .client_id
+        .as_deref()
+        .and_then(|c| registry.find(id.provider, c))
+    else {
+        return match identities.unregistered {
+            Unregistered::Report => Gate::Report,
+            Unregistered::Deny => Gate::Closed(
+                Reason::IdentityUnregistered,
+                if id.client_id.is_none() {
+                    "the token has no client id, so it matches no registered identity".into()
+                } else {
+                    format!(
+                        "client \"{}\" is not in the identity registry",
+                        clip(client, 64)
+                    )
+                },
+                Some(Registration::Unregistered),
+            ),
+        };
+    };
+    let as_is = || {
+        Some(Registration::Registered {
+            owner: entry.owner.clone(),
+            dropped_scopes: Vec::new(),
+        })
+    };
+    if entry.status == Status::Disabled {
+        return Gate::Closed(
+            Reason::IdentityDisabled,
+            format!(
+                "client \"{}\" is disabled in the identity registry (owner {})",
+                clip(client, 64),
+                clip(&entry.owner, 80)
+            ),
+            as_is(),
+        );
+    }
+    let skew = cfg.providers.get(id.provider).map_or(0, |p| p.clock_skew_s);
+    if let Some(expires) = entry.expires {
+        if now > expires.saturating_add(skew) {
+            return Gate::Closed(
+                Reason::IdentityExpired,
+                format!(
+                    "client \"{}\" expired in the identity registry at {} (owner {})",
+                    clip(client, 64),
+                    rfc3339(expires),
+                    clip(&entry.owner, 80)
+                ),
+                as_is(),
+            );
+        }
+    }
+    let dropped: Vec<String> = id
+        .scopes
+        .iter()
+        .filter(|s| !entry.permits(s))
+        .cloned()
+        .collect();
+    let effective = if dropped.is_empty() {
+        Rc::clone(id)
+    } else {
+        let scopes: Vec<String> = id
+            .scopes
+            .iter()
+            .filter(|s| entry.permits(s))
+            .cloned()
+            .collect();
+        Rc::new(Identity {
+            scope_text: scopes.join(" "),
+            scopes,
+            ..Identity::clone(id)
+        })
+    };
+    Gate::Registered {
+        effective,
+        registration: Registration::Registered {
+            owner: entry.owner.clone(),
+            dropped_scopes: dropped,
+        },
     }
 }
 

@@ -2,7 +2,7 @@
 //! spoofed identity and method-override headers out, the normalized path.
 
 use crate::policy::config::{Config, Mode, TokenSource};
-use crate::request::decision::{Decision, Request, TokenLocation};
+use crate::request::decision::{Decision, Registration, Request, TokenLocation};
 
 /// Borrowed from the configuration, the request and the decision: planning
 /// allocates nothing but the two lists.
@@ -56,6 +56,9 @@ pub fn plan<'a>(cfg: &'a Config, req: &Request<'_>, d: &'a Decision) -> Mutation
         set(&h.client_id, id.client_id.as_deref());
         set(&h.issuer, Some(&id.issuer));
         set(&h.scopes, Some(&id.scope_text));
+        if let Some(Registration::Registered { owner, .. }) = &d.registration {
+            set(&h.owner, Some(owner));
+        }
         for (claim, header) in &h.claims {
             if let Some((_, v)) = id.claims.iter().find(|(c, _)| c == claim) {
                 m.set.push((header, v));

@@ -26,6 +26,17 @@ pub enum Reason {
     ProviderNotAllowed,
     RouteNotAllowed,
     JwksUnavailable,
+    /// A valid token whose client the identity registry does not list
+    /// (`unregistered: deny`).
+    IdentityUnregistered,
+    /// The registry entry has `status: disabled`.
+    IdentityDisabled,
+    /// The registry entry's `expires` has passed.
+    IdentityExpired,
+    /// The rule needs a scope the token has but the identity's ceiling drops.
+    ScopeOverCeiling,
+    /// The identity registry could not be obtained in time.
+    RegistryUnavailable,
     /// The filter could not apply its configuration (Kong keeps the worker alive
     /// and answers fail-closed instead of refusing the update).
     ConfigInvalid,
@@ -34,7 +45,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 22] = [
+    pub const ALL: [Reason; 27] = [
         Reason::Allowed,
         Reason::PublicRoute,
         Reason::TokenMissing,
@@ -55,6 +66,11 @@ impl Reason {
         Reason::ProviderNotAllowed,
         Reason::RouteNotAllowed,
         Reason::JwksUnavailable,
+        Reason::IdentityUnregistered,
+        Reason::IdentityDisabled,
+        Reason::IdentityExpired,
+        Reason::ScopeOverCeiling,
+        Reason::RegistryUnavailable,
         Reason::ConfigInvalid,
         Reason::InternalError,
     ];
@@ -81,6 +97,11 @@ impl Reason {
             Reason::ProviderNotAllowed => "provider_not_allowed",
             Reason::RouteNotAllowed => "route_not_allowed",
             Reason::JwksUnavailable => "jwks_unavailable",
+            Reason::IdentityUnregistered => "identity_unregistered",
+            Reason::IdentityDisabled => "identity_disabled",
+            Reason::IdentityExpired => "identity_expired",
+            Reason::ScopeOverCeiling => "scope_over_ceiling",
+            Reason::RegistryUnavailable => "registry_unavailable",
             Reason::ConfigInvalid => "config_invalid",
             Reason::InternalError => "internal_error",
         }
@@ -106,12 +127,15 @@ impl Reason {
             | Reason::TokenIssuedInFuture
             | Reason::LifetimeTooLong
             | Reason::AudienceMismatch
-            | Reason::ClaimMissing => DenialClass::InvalidToken,
-            Reason::InsufficientScope => DenialClass::InsufficientScope,
-            Reason::ClientNotAllowed | Reason::ProviderNotAllowed | Reason::RouteNotAllowed => {
-                DenialClass::Forbidden
-            }
-            Reason::JwksUnavailable => DenialClass::Unavailable,
+            | Reason::ClaimMissing
+            | Reason::IdentityDisabled
+            | Reason::IdentityExpired => DenialClass::InvalidToken,
+            Reason::InsufficientScope | Reason::ScopeOverCeiling => DenialClass::InsufficientScope,
+            Reason::ClientNotAllowed
+            | Reason::ProviderNotAllowed
+            | Reason::RouteNotAllowed
+            | Reason::IdentityUnregistered => DenialClass::Forbidden,
+            Reason::JwksUnavailable | Reason::RegistryUnavailable => DenialClass::Unavailable,
             Reason::ConfigInvalid | Reason::InternalError => DenialClass::Internal,
         }
     }
@@ -142,6 +166,11 @@ impl Reason {
             Reason::ProviderNotAllowed => "tokens of this issuer may not call this route",
             Reason::RouteNotAllowed => "no route allows this request",
             Reason::JwksUnavailable => "the keys to verify the token are temporarily unavailable",
+            Reason::IdentityUnregistered => "this client is not registered",
+            Reason::IdentityDisabled => "this client is disabled",
+            Reason::IdentityExpired => "this client's registration has expired",
+            Reason::ScopeOverCeiling => "the token lacks a scope this route requires",
+            Reason::RegistryUnavailable => "the identity registry is temporarily unavailable",
             Reason::ConfigInvalid => "the gateway's authorization configuration is invalid",
             Reason::InternalError => "internal error",
         }
