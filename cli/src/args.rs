@@ -21,6 +21,9 @@ impl Args {
                     None => (flag, None),
                 };
                 if switches.contains(&name) {
+                    if inline.is_some() {
+                        return Err(format!("--{name} takes no value"));
+                    }
                     out.flags
                         .entry(name.to_string())
                         .or_default()

@@ -5,8 +5,9 @@ use crate::args::Args;
 use crate::document::{self, InputError};
 use crate::help::USAGE;
 use crate::lint;
+use crate::registry;
 use crate::sources::{self, Body, Findings};
-use scopegate::policy::config::{self, Config};
+use scopegate::policy::config::{self, Config, RegistrySource};
 use serde_json::Value;
 use std::process::ExitCode;
 
@@ -51,10 +52,17 @@ pub fn findings(file: &str) -> Result<(String, Findings), (String, u8)> {
 }
 
 pub fn run(argv: &[String]) -> Result<ExitCode, String> {
-    let args = Args::parse(argv, &[], &[])?;
+    let args = Args::parse(argv, &["registry"], &[])?;
     if args.positional.is_empty() {
         return Err(format!("check-config takes at least one FILE\n{USAGE}"));
     }
+    let registry_file = args.one("registry")?;
+    if registry_file == Some("-") && args.positional.iter().any(|f| f == "-") {
+        return Err(
+            "standard input (`-`) can be read once: give FILE or --registry as a path".into(),
+        );
+    }
+    let registry_doc = registry_file.map(registry::read).transpose()?;
     let several_files = args.positional.len() > 1;
     let mut worst = 0u8;
     for file in &args.positional {
@@ -90,15 +98,72 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
                         eprintln!("warning: {prefix}{}: {}", w.pointer, w.message);
                     }
                     println!("{prefix}ok");
+                    if let Some(reg) = &registry_doc {
+                        if let Some(why) = unused_registry(&cfg) {
+                            eprintln!("warning: {prefix}{}: {why}", reg.name);
+                        }
+                        let names: Vec<&str> =
+                            cfg.providers.iter().map(|p| p.name.as_str()).collect();
+                        worst = worst.max(check_registry(&prefix, reg, &names));
+                    }
                 }
                 Err(faults) => {
                     for fault in faults {
                         println!("{prefix}{fault}");
                     }
                     worst = worst.max(1);
+                    // Checked against the provider names the configuration
+                    // gives, as far as they can be read.
+                    if let (Some(reg), Some(doc)) = (&registry_doc, document_of(&f.body)) {
+                        let names = registry::provider_names_in(&doc);
+                        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                        check_registry(&prefix, reg, &names);
+                    }
                 }
             }
         }
     }
     Ok(ExitCode::from(worst))
+}
+
+/// Prints the registry document's verdict for one configuration, `ok` or
+/// one line per fault, each after `prefix` and the document's name; returns
+/// the exit code it calls for.
+fn check_registry(prefix: &str, reg: &registry::Document, providers: &[&str]) -> u8 {
+    let faults = match &reg.value {
+        // The reader's message already names the file.
+        Err(message) => {
+            println!("{prefix}{message}");
+            return 1;
+        }
+        Ok(value) => match registry::validate(value, providers) {
+            Ok(_) => {
+                println!("{prefix}{}: ok", reg.name);
+                return 0;
+            }
+            Err(faults) => faults,
+        },
+    };
+    for fault in faults {
+        println!("{prefix}{}: {fault}", reg.name);
+    }
+    1
+}
+
+/// Why a registry document would not be used with this configuration.
+fn unused_registry(cfg: &Config) -> Option<&'static str> {
+    match cfg.identities.as_ref().map(|i| &i.registry) {
+        None => Some("the configuration has no identity registry (`identities`): this document would not be used"),
+        Some(RegistrySource::Inline(_)) => Some("the configuration's identity registry is inline (`identities.registry.inline`): this document would not be used"),
+        Some(RegistrySource::Remote(_)) => None,
+    }
+}
+
+/// A configuration as a JSON value, when it can be read as one.
+fn document_of(body: &Body) -> Option<Value> {
+    match body {
+        Body::Value(v) => Some(v.clone()),
+        Body::Text(text) => serde_json::from_str(text).ok(),
+        Body::Missing(_) => None,
+    }
 }

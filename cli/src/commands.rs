@@ -12,6 +12,9 @@ use std::process::ExitCode;
 /// The JSON Schema of the configuration, the same file as config-schema/.
 pub const SCHEMA: &str = include_str!("../../config-schema/scopegate.schema.json");
 
+/// The JSON Schema of a fetched identity registry document.
+pub const REGISTRY_SCHEMA: &str = include_str!("../../config-schema/registry.schema.json");
+
 pub fn run(argv: &[String]) -> Result<ExitCode, String> {
     let Some((cmd, rest)) = argv.split_first() else {
         return Err(format!("no command given\n{USAGE}"));
@@ -28,11 +31,24 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
         "check-config" => crate::check::run(rest),
         "explain" => crate::explain::run(rest),
         "schema" => {
-            Args::parse(rest, &[], &[])?;
-            if !rest.is_empty() {
-                return Err(format!("schema takes no arguments\n{}", help::SCHEMA));
+            let args = Args::parse(rest, &[], &["registry"])?;
+            if !args.positional.is_empty() {
+                return Err(format!(
+                    "schema takes no arguments but --registry\n{}",
+                    help::SCHEMA
+                ));
             }
-            print!("{SCHEMA}");
+            if args.all("registry").len() > 1 {
+                return Err("--registry given more than once".into());
+            }
+            print!(
+                "{}",
+                if args.all("registry").is_empty() {
+                    SCHEMA
+                } else {
+                    REGISTRY_SCHEMA
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         "token" => token(rest),

@@ -4,10 +4,11 @@
 use crate::args::Args;
 use crate::check::{findings, validate};
 use crate::sources::{Found, Location};
-use scopegate::identity::validate::{KeyStore, Keys};
+use scopegate::identity::validate::{Availability, KeyStore, Keys};
 use scopegate::jose::jwks::{self, KeySet};
-use scopegate::policy::config::{Config, Mode};
-use scopegate::request::decision::{self, decide, Decision, Request, Verdict};
+use scopegate::policy::config::{Config, Mode, RegistrySource};
+use scopegate::policy::registry::Registry;
+use scopegate::request::decision::{self, decide, Decision, Registration, Request, Verdict};
 use scopegate::request::headers;
 use scopegate::request::response::{self, LocalResponse};
 use serde_json::{json, Map, Value};
@@ -15,16 +16,66 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::rc::Rc;
 
-/// Keys given on the command line for providers that fetch theirs from a URI.
-struct FileKeys(HashMap<usize, Rc<KeySet>>);
+/// The documents the filter fetches, given on the command line instead:
+/// key sets of providers whose keys come from a URI (`--jwks`), and the
+/// identity registry when it comes from a URI (`--registry`).
+struct FileKeys {
+    keys: HashMap<usize, Rc<KeySet>>,
+    registry: Option<Rc<Registry>>,
+}
 
 impl KeyStore for FileKeys {
     fn keys(&self, provider: usize) -> Keys {
-        match self.0.get(&provider) {
+        match self.keys.get(&provider) {
             Some(set) => Keys::Ready(Rc::clone(set)),
             None => Keys::Unavailable("give this provider's keys with --jwks NAME=FILE".into()),
         }
     }
+
+    /// Without `--registry`, the filter's decision before the registry has
+    /// arrived (and after its fetch has given up): 503 registry_unavailable.
+    fn registry(&self) -> Availability<Registry> {
+        match &self.registry {
+            Some(r) => Availability::Ready(Rc::clone(r)),
+            None => Availability::Unavailable(
+                "not fetched yet (give the registry document with --registry FILE)".into(),
+            ),
+        }
+    }
+}
+
+/// The registry `--registry FILE` gives, for a configuration whose registry
+/// is fetched from a `uri`; any other configuration makes it a usage error.
+fn registry_flag(cfg: &Config, file: &str) -> Result<Rc<Registry>, String> {
+    match cfg.identities.as_ref().map(|i| &i.registry) {
+        None => {
+            return Err(format!(
+                "--registry {file}: the configuration has no identity registry (`identities`), so there is nothing for the document to stand in for"
+            ))
+        }
+        Some(RegistrySource::Inline(_)) => {
+            return Err(format!(
+                "--registry {file}: the configuration's identity registry is inline (`identities.registry.inline`); --registry only stands in for a registry fetched from a `uri`"
+            ))
+        }
+        Some(RegistrySource::Remote(_)) => {}
+    }
+    let doc = crate::registry::read(file)?;
+    let value = doc.value?;
+    let names: Vec<&str> = cfg.providers.iter().map(|p| p.name.as_str()).collect();
+    crate::registry::validate(&value, &names)
+        .map(Rc::new)
+        .map_err(|faults| {
+            format!(
+                "registry {} has faults:\n{}",
+                doc.name,
+                faults
+                    .iter()
+                    .map(|f| format!("{}: {f}", doc.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
 }
 
 /// The configuration `--config` (and `--select`) name.
@@ -83,7 +134,7 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
     let args = Args::parse(
         argv,
         &[
-            "config", "select", "method", "path", "token", "header", "now", "jwks",
+            "config", "select", "method", "path", "token", "header", "now", "jwks", "registry",
         ],
         &[],
     )?;
@@ -94,7 +145,16 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
         ));
     }
     let file = args.required("config")?;
+    if file == "-" && args.one("registry")? == Some("-") {
+        return Err(
+            "standard input (`-`) can be read once: give --config or --registry as a path".into(),
+        );
+    }
     let (found, cfg) = load(file, args.one("select")?)?;
+    let registry = args
+        .one("registry")?
+        .map(|r| registry_flag(&cfg, r))
+        .transpose()?;
     let method = args.required("method")?;
     let path = args.required("path")?;
     let now = crate::commands::now_flag(&args)?;
@@ -132,7 +192,11 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
         path,
         headers: &pairs,
     };
-    let d = decide(&cfg, &req, &FileKeys(store), now);
+    let store = FileKeys {
+        keys: store,
+        registry,
+    };
+    let d = decide(&cfg, &req, &store, now);
     let mut out = verdict_json(&cfg, &req, &d);
     if let Value::Object(m) = &mut out {
         m.insert(
@@ -201,7 +265,20 @@ fn verdict_json(cfg: &Config, req: &Request<'_>, d: &Decision) -> Value {
         "would_pass": would_pass,
         "response": sent.as_ref().map(response_json),
         "response_if_enforced": if_enforced.as_ref().map(response_json),
+        "registration": d.registration.as_ref().map(registration_json),
     })
+}
+
+/// What the identity registry said of the verified caller; `null` when no
+/// registry was consulted (none configured, or no verified token).
+fn registration_json(r: &Registration) -> Value {
+    match r {
+        Registration::Unregistered => json!({"registered": false}),
+        Registration::Registered {
+            owner,
+            dropped_scopes,
+        } => json!({"registered": true, "owner": owner, "scopes_dropped": dropped_scopes}),
+    }
 }
 
 fn response_json(r: &LocalResponse) -> Value {

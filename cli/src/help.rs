@@ -4,10 +4,11 @@
 use scopegate::vocab::alg::Alg;
 
 pub const USAGE: &str = "usage:
-  scopegate check-config FILE...
+  scopegate check-config [--registry FILE] FILE...
   scopegate explain --config FILE [--select WHERE] --method M --path P [--token T]
                     [--header 'Name: value']... [--now UNIX_SECONDS] [--jwks PROVIDER=FILE]...
-  scopegate schema
+                    [--registry FILE]
+  scopegate schema [--registry]
   scopegate token --key FILE [--alg ALG] [--kid KID] [--iss ISS] [--sub SUB] [--aud AUD]...
                   [--scope 'a b'] [--client-id ID] [--ttl SECONDS] [--now UNIX_SECONDS]
                   [--claim NAME=VALUE]... [--claims JSON]
@@ -26,7 +27,7 @@ const FILES: &str =
   starts with `{`, is read as JSON; anything else as YAML. A member given twice
   in one object is refused.";
 
-pub const CHECK_CONFIG: &str = "usage: scopegate check-config FILE...
+pub const CHECK_CONFIG: &str = "usage: scopegate check-config [--registry FILE] FILE...
 
 Validates every Scopegate configuration found in each FILE with the filter's
 own code: the same checks and messages as the filter when it is configured.
@@ -36,11 +37,23 @@ starting with its JSON Pointer. Any other FILE prints one line per configuration
 found, `FILE: WHERE: ok`, or per fault, `FILE: WHERE: /pointer: message`, where
 WHERE is the path to it in FILE (e.g. services[0].filter_chains[0].filters[0].config).
 
+Options:
+  --registry FILE      also validate an identity registry document, as a registry
+                       `uri` serves it ({\"identities\": [...]}, JSON or YAML), with
+                       the filter's own checks, against each configuration's
+                       provider names: after each configuration's line(s), one
+                       line `REG: ok`, or one per fault, `REG: /pointer: message`
+                       (REG: the document's FILE; prefixed like the
+                       configuration's lines). Default: none
+
 Warnings (stderr; they do not change the exit code): rules that an earlier rule
 always matches first, so they can never match; fetched key sets (`jwks.uri`)
-without `cluster` (the default upstream is the URI's authority).
+without `cluster` (the default upstream is the URI's authority); a --registry
+document given for a configuration whose registry is inline or absent (it would
+not be used).
 
-Exit: 0 every configuration is valid; 1 a configuration has faults, is missing
+Exit: 0 every configuration (and the --registry document) is valid; 1 a
+configuration or the --registry document has faults, a configuration is missing
 where the filter expects it, or a FILE is not well-formed JSON/YAML; 2 usage
 errors, unreadable FILE, or a FILE with no Scopegate configuration in it.
 
@@ -49,14 +62,18 @@ errors, unreadable FILE, or a FILE with no Scopegate configuration in it.
 pub const EXPLAIN: &str =
     "usage: scopegate explain --config FILE [--select WHERE] --method M --path P
                          [--token T] [--header 'Name: value']... [--now UNIX_SECONDS]
-                         [--jwks PROVIDER=FILE]...
+                         [--jwks PROVIDER=FILE]... [--registry FILE]
 
 Prints, as JSON, what the filter decides for one request and what the gateway
 does: decision, status, reason, rule, message, provider, identity, the identity
 headers set, the normalized and forwarded path, `response` (the status, headers
 and body the gateway answers with, or null when the request goes upstream),
 `enforced` (false in dry run), `would_pass` (the request reaches the upstream),
-and in dry run `response_if_enforced`. Exit 0 whatever the decision.
+in dry run `response_if_enforced`, and `registration`: what the identity
+registry says of the verified caller (null when no registry was consulted,
+{\"registered\": false}, or {\"registered\": true, \"owner\", \"scopes_dropped\"}:
+the token's scopes outside the identity's `max_scopes`). Exit 0 whatever the
+decision; exit 2 on usage errors and invalid inputs.
 
 Options:
   --config FILE        the configuration, or a file holding it (see below)
@@ -71,13 +88,25 @@ Options:
   --jwks PROVIDER=FILE key set (JWK Set JSON) of a provider whose keys come from
                        a `uri`; the tool never goes to the network. Default: none
                        (such providers answer 503 jwks_unavailable)
+  --registry FILE      the identity registry document ({\"identities\": [...]}, JSON
+                       or YAML) when the configuration's registry comes from a
+                       `uri`: validated like the fetched document, faults exit 2.
+                       A usage error when the registry is inline or absent.
+                       Default: none: the decision the filter makes before the
+                       registry has arrived (a valid token that reaches the
+                       registry check: 503 registry_unavailable)
 
 ";
 
-pub const SCHEMA: &str = "usage: scopegate schema
+pub const SCHEMA: &str = "usage: scopegate schema [--registry]
 
 Prints the JSON Schema (draft-04) of the configuration: the same file as
 config-schema/scopegate.schema.json and Kong's scopegate.meta.json config_schema.
+
+Options:
+  --registry           print instead the JSON Schema (draft-04) of the identity
+                       registry document a registry `uri` serves,
+                       {\"identities\": [...]}: config-schema/registry.schema.json
 ";
 
 pub const TOKEN: &str = "usage: scopegate token --key FILE [options]

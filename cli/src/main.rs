@@ -8,6 +8,7 @@ mod document;
 mod explain;
 mod help;
 mod lint;
+mod registry;
 mod sources;
 
 use std::process::ExitCode;

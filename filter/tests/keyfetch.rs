@@ -9,6 +9,7 @@
 
 mod support;
 
+use scopegate::identity::validate::{Availability, Document};
 use scopegate::identity::validate::{KeyStore, Keys};
 use scopegate::policy::config::Config;
 use scopegate::remote::keyfetch::{
@@ -37,6 +38,7 @@ fn ok(body: &[u8]) -> Response<'_> {
     Response {
         status: Some(200),
         cache_control: None,
+        etag: None,
         body,
     }
 }
@@ -67,7 +69,7 @@ fn tick(
     reqs.into_iter()
         .map(|r| {
             *next_call += 1;
-            f.started(r.provider, *next_call, now);
+            f.started(r.doc, *next_call, now);
             (*next_call, r)
         })
         .collect()
@@ -108,7 +110,7 @@ fn first_fetch_is_pending_then_ready_and_refreshes_on_schedule() {
         "one call at a time"
     );
     let ev = f.completed(*id, T0 + 200, ok(&jwks(&["a"])), &mut store);
-    assert!(matches!(ev, Some(Event::Fetched { keys: 1, .. })));
+    assert!(matches!(ev, Some(Event::Fetched { ref summary, .. }) if summary == "1 usable key(s)"));
     assert_eq!(state(&f), "ready");
     assert!(tick(&mut f, T0 + 299_000, &mut store, &mut call).is_empty());
     assert_eq!(
@@ -150,6 +152,7 @@ fn outages_keep_the_last_good_keys_and_back_off() {
             Response {
                 status,
                 cache_control: None,
+                etag: None,
                 body,
             },
             &mut store,
@@ -179,6 +182,7 @@ fn issuer_down_at_start_fails_fast_and_recovers() {
         Response {
             status: None,
             cache_control: None,
+            etag: None,
             body: b"",
         },
         &mut store,
@@ -244,7 +248,7 @@ fn workers_share_one_fetch_through_the_store() {
     assert!(reqs.is_empty());
     assert!(matches!(
         events.as_slice(),
-        [Event::Adopted { keys: 1, .. }]
+        [Event::Adopted { summary, .. }] if summary == "1 usable key(s)"
     ));
     assert_eq!(kids(&w2), ["a"]);
     // The refresh is shared too: exactly one of the two fetches.
@@ -266,6 +270,7 @@ fn a_failed_fetch_holds_back_every_worker() {
         Response {
             status: Some(503),
             cache_control: None,
+            etag: None,
             body: b"",
         },
         &mut store,
@@ -302,10 +307,10 @@ fn unknown_kids_wait_for_a_refresh_only_when_keys_are_old_enough() {
     assert!(!f.refresh_for_unknown_kid(0, secs(T0 + 10_000)));
     assert!(f.refresh_for_unknown_kid(0, secs(T0 + 31_000)));
     // A declined refresh still releases the waiters (generation moves).
-    let g = f.generation(0);
+    let g = f.generation(Document::Keys(0));
     f.kid_miss(0);
     tick(&mut f, T0 + 10_000, &mut store, &mut call);
-    assert!(f.generation(0) > g);
+    assert!(f.generation(Document::Keys(0)) > g);
 }
 
 #[test]
@@ -323,14 +328,15 @@ fn waiters_on_another_worker_learn_of_a_failed_first_fetch() {
         Response {
             status: Some(500),
             cache_control: None,
+            etag: None,
             body: b"",
         },
         &mut store,
     );
-    let g = w2.generation(0);
+    let g = w2.generation(Document::Keys(0));
     tick(&mut w2, T0 + 10, &mut store, &mut call);
     assert_eq!(state(&w2), "unavailable");
-    assert!(w2.generation(0) > g);
+    assert!(w2.generation(Document::Keys(0)) > g);
 }
 
 #[test]
@@ -346,6 +352,7 @@ fn envoys_own_timeout_answer_is_reported_as_a_timeout() {
         Response {
             status: Some(504),
             cache_control: None,
+            etag: None,
             body: b"upstream request timeout",
         },
         &mut store,
@@ -353,8 +360,129 @@ fn envoys_own_timeout_answer_is_reported_as_a_timeout() {
     assert_eq!(
         ev,
         Some(Event::FetchFailed {
-            provider: 0,
+            doc: Document::Keys(0),
             why: "no answer within timeout_ms (1500 ms)".into()
         })
     );
+}
+
+fn registry_config() -> Config {
+    let mut doc = base_config();
+    doc["identities"] = json!({"registry": {"uri": "http://registry.internal:8080/registry.json",
+        "cluster": "registry", "refresh_interval_s": 10, "timeout_ms": 1500}});
+    config_from(&doc)
+}
+
+fn registry_doc(owner: &str) -> Vec<u8> {
+    json!({"identities": [{"client_id": "billing-batch", "provider": "corp", "owner": owner}]})
+        .to_string()
+        .into_bytes()
+}
+
+fn owner_of(f: &Fetcher) -> Option<String> {
+    match f.registry() {
+        Availability::Ready(r) => r.find(0, "billing-batch").map(|e| e.owner.clone()),
+        _ => None,
+    }
+}
+
+fn with_etag<'a>(body: &'a [u8], tag: &'a str) -> Response<'a> {
+    Response {
+        etag: Some(tag),
+        ..ok(body)
+    }
+}
+
+#[test]
+fn the_registry_is_fetched_revalidated_with_its_etag_and_kept_when_a_document_is_bad() {
+    let cfg = registry_config();
+    let mut f = Fetcher::new(&cfg, 1);
+    let mut store = LocalStore::default();
+    let mut call = 0;
+    assert!(matches!(f.registry(), Availability::Pending));
+    let (id, req) = tick(&mut f, T0, &mut store, &mut call).remove(0);
+    assert_eq!(req.doc, Document::Registry);
+    assert_eq!(
+        (req.cluster.as_str(), req.path.as_str(), req.scheme),
+        ("registry", "/registry.json", "http")
+    );
+    assert_eq!(req.if_none_match, None, "nothing to revalidate yet");
+    let ev = f.completed(
+        id,
+        T0,
+        with_etag(&registry_doc("a@x"), "\"v1\""),
+        &mut store,
+    );
+    assert!(
+        matches!(ev, Some(Event::Fetched { ref summary, .. }) if summary == "1 identities"),
+        "{ev:?}"
+    );
+    assert_eq!(owner_of(&f).as_deref(), Some("a@x"));
+
+    // Due again after refresh_interval_s: asks with If-None-Match, a 304 keeps it.
+    let (id, req) = tick(&mut f, T0 + 10_000, &mut store, &mut call).remove(0);
+    assert_eq!(req.if_none_match.as_deref(), Some("\"v1\""));
+    let not_modified = Response {
+        status: Some(304),
+        ..ok(b"")
+    };
+    let ev = f.completed(id, T0 + 10_000, not_modified, &mut store);
+    assert_eq!(
+        ev,
+        Some(Event::NotModified {
+            doc: Document::Registry
+        })
+    );
+    assert_eq!(owner_of(&f).as_deref(), Some("a@x"));
+    assert!(
+        tick(&mut f, T0 + 15_000, &mut store, &mut call).is_empty(),
+        "304 resets the schedule"
+    );
+
+    // A document with a bad entry is refused whole; the last good registry stays.
+    let (id, _) = tick(&mut f, T0 + 20_000, &mut store, &mut call).remove(0);
+    let bad = br#"{"identities": [{"client_id": "billing-batch"}]}"#;
+    let ev = f.completed(id, T0 + 20_000, ok(bad), &mut store);
+    assert!(
+        matches!(&ev, Some(Event::FetchFailed { why, .. }) if why.contains("/identities/0: `owner` is required")),
+        "{ev:?}"
+    );
+    assert_eq!(owner_of(&f).as_deref(), Some("a@x"));
+}
+
+#[test]
+fn a_second_worker_adopts_the_registry_another_fetched() {
+    let cfg = registry_config();
+    let mut store = LocalStore::default();
+    let (mut w1, mut w2) = (Fetcher::new(&cfg, 1), Fetcher::new(&cfg, 2));
+    w1.prepare(&mut store);
+    w2.prepare(&mut store);
+    let mut call = 0;
+    let (id, _) = tick(&mut w1, T0, &mut store, &mut call).remove(0);
+    assert!(
+        tick(&mut w2, T0, &mut store, &mut call).is_empty(),
+        "one fetch for both"
+    );
+    w1.completed(
+        id,
+        T0,
+        with_etag(&registry_doc("b@x"), "\"v2\""),
+        &mut store,
+    );
+    let (reqs, events) = w2.tick(T0 + 200, &mut store);
+    assert!(reqs.is_empty());
+    assert!(
+        matches!(
+            events.as_slice(),
+            [Event::Adopted {
+                doc: Document::Registry,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(owner_of(&w2).as_deref(), Some("b@x"));
+    // The adopter revalidates with the tag it adopted.
+    let (_, req) = tick(&mut w2, T0 + 10_000, &mut store, &mut call).remove(0);
+    assert_eq!(req.if_none_match.as_deref(), Some("\"v2\""));
 }

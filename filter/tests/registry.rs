@@ -290,3 +290,34 @@ fn a_registry_of_100k_identities_loads_and_answers_lookups() {
     );
     assert!(r.find(0, "svc-100000").is_none());
 }
+
+#[test]
+fn a_fetched_registry_not_there_yet_holds_the_request_or_answers_503() {
+    use scopegate::identity::validate::{Availability, KeyStore, Keys, NoRemoteKeys};
+    use scopegate::policy::registry::Registry;
+    use scopegate::request::decision::{decide, Request, Verdict};
+    struct Pending;
+    impl KeyStore for Pending {
+        fn keys(&self, p: usize) -> Keys {
+            NoRemoteKeys.keys(p)
+        }
+        fn registry(&self) -> Availability<Registry> {
+            Availability::Pending
+        }
+    }
+    let mut doc = base_config();
+    doc["identities"] = json!({"registry": {"uri": "http://registry.internal/r.json"}});
+    let cfg = config_from(&doc);
+    let headers = token_for("billing-batch", "payments:read");
+    let borrowed = scopegate::request::decision::borrow_headers(&headers);
+    let req = Request {
+        method: "GET",
+        path: "/payments/1",
+        headers: &borrowed,
+    };
+    let d = decide(&cfg, &req, &Pending, NOW);
+    assert!(matches!(d.verdict, Verdict::RegistryPending));
+    let d = decide(&cfg, &req, &NoRemoteKeys, NOW);
+    assert_eq!(d.reason, Reason::RegistryUnavailable);
+    assert_eq!(d.reason.class().status(), 503);
+}

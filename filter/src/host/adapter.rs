@@ -4,7 +4,7 @@
 
 use crate::host::wire::HeaderMap;
 use crate::identity::cache::TokenCache;
-use crate::identity::validate::KeyStore;
+use crate::identity::validate::{Document, KeyStore};
 use crate::policy::config::{AuditLog, Config, Mode, Property};
 use crate::request::audit::{self, PeerCertificate};
 use crate::request::decision::{self, Decision, Registration, Request, Verdict};
@@ -93,10 +93,8 @@ pub enum Step {
     Continue,
     /// A local response was sent.
     Responded,
-    /// Keys of this provider are not available yet: park the request.
-    WaitForKeys {
-        provider: usize,
-    },
+    /// This document (keys, registry) is not available yet: park the request.
+    Wait(Document),
 }
 
 pub fn on_request_headers<H: Host>(
@@ -149,8 +147,10 @@ pub fn on_request_headers<H: Host>(
         }
     }
     let mut d = decision::decide_cached(cfg, &req, keys, cache, now);
-    if let Verdict::KeysPending { provider } = d.verdict {
-        return Step::WaitForKeys { provider };
+    match d.verdict {
+        Verdict::KeysPending { provider } => return Step::Wait(Document::Keys(provider)),
+        Verdict::RegistryPending => return Step::Wait(Document::Registry),
+        _ => {}
     }
     if as_received && d.is_allowed() && d.rewritten_path.is_some() {
         // This host forwards the request target as sent, whatever `:path`
@@ -177,28 +177,30 @@ fn caller_set_reserved_header(cfg: &Config, headers: &[(&str, &str)]) -> Option<
     )))
 }
 
-/// Answers a request whose keys never arrived (fetch failed or timed out).
-pub fn keys_unavailable<H: Host>(cfg: &Config, host: &mut H, provider: usize, why: &str) -> Step {
-    let name = cfg.providers.get(provider).map_or("?", |p| p.name.as_str());
-    let message = format!("keys of provider \"{name}\" are not available yet: {why}");
-    host.count(Reason::JwksUnavailable);
+/// Answers a request whose document (keys, registry) never arrived (fetch
+/// failed or timed out): 503.
+pub fn unavailable<H: Host>(cfg: &Config, host: &mut H, doc: Document, why: &str) -> Step {
+    let (reason, message) = match doc {
+        Document::Keys(provider) => {
+            let name = cfg.providers.get(provider).map_or("?", |p| p.name.as_str());
+            (
+                Reason::JwksUnavailable,
+                format!("keys of provider \"{name}\" are not available yet: {why}"),
+            )
+        }
+        Document::Registry => (
+            Reason::RegistryUnavailable,
+            format!("the identity registry is not available yet: {why}"),
+        ),
+    };
+    host.count(reason);
     publish(cfg, host, Property::Decision, "deny");
-    publish(
-        cfg,
-        host,
-        Property::Reason,
-        Reason::JwksUnavailable.as_str(),
-    );
+    publish(cfg, host, Property::Reason, reason.as_str());
     host.log(LogLevel::Warn, &message);
     if cfg.mode == Mode::DryRun {
         return Step::Continue;
     }
-    host.send_response(&response::denial(
-        cfg,
-        Reason::JwksUnavailable,
-        &message,
-        None,
-    ));
+    host.send_response(&response::denial(cfg, reason, &message, None));
     Step::Responded
 }
 

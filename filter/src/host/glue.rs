@@ -7,8 +7,9 @@
 use crate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step};
 use crate::host::hostcall;
 use crate::identity::cache::TokenCache;
-use crate::identity::validate::{KeyStore, Keys};
+use crate::identity::validate::{Availability, Document, KeyStore, Keys};
 use crate::policy::config::{self, Config};
+use crate::policy::registry::Registry;
 use crate::remote::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
 use crate::request::response::LocalResponse;
 use crate::vocab::reason::Reason;
@@ -92,8 +93,8 @@ fn log(level: LogLevel, message: &str) {
 #[derive(Default)]
 struct Metrics {
     requests: Vec<(Reason, u32)>,
-    /// Per provider index: (fetch_ok, fetch_failed).
-    fetches: Vec<(usize, u32, u32)>,
+    /// Per fetched document: (fetch_ok, fetch_failed).
+    fetches: Vec<(Document, u32, u32)>,
     /// Verified-token cache (hit, miss).
     cache: Option<(u32, u32)>,
     /// Registry signals, defined when a registry is configured.
@@ -109,7 +110,7 @@ impl Metrics {
                 counter(&format!("scopegate.requests.{}", r.as_str())).map(|id| (*r, id))
             })
             .collect();
-        let fetches = cfg
+        let mut fetches: Vec<(Document, u32, u32)> = cfg
             .providers
             .iter()
             .enumerate()
@@ -117,9 +118,19 @@ impl Metrics {
             .filter_map(|(i, p)| {
                 let ok = counter(&format!("scopegate.jwks.{}.fetch_ok", p.name))?;
                 let failed = counter(&format!("scopegate.jwks.{}.fetch_failed", p.name))?;
-                Some((i, ok, failed))
+                Some((Document::Keys(i), ok, failed))
             })
             .collect();
+        if let Some(config::RegistrySource::Remote(_)) =
+            cfg.identities.as_ref().map(|i| &i.registry)
+        {
+            if let (Some(ok), Some(failed)) = (
+                counter("scopegate.registry.fetch_ok"),
+                counter("scopegate.registry.fetch_failed"),
+            ) {
+                fetches.push((Document::Registry, ok, failed));
+            }
+        }
         let cache = counter("scopegate.cache.hit").zip(counter("scopegate.cache.miss"));
         let signals = if cfg.identities.is_some() {
             Signal::ALL
@@ -143,8 +154,8 @@ impl Metrics {
         }
     }
 
-    fn fetch(&self, provider: usize, ok: bool) {
-        if let Some((_, ok_id, failed_id)) = self.fetches.iter().find(|(p, _, _)| *p == provider) {
+    fn fetch(&self, doc: Document, ok: bool) {
+        if let Some((_, ok_id, failed_id)) = self.fetches.iter().find(|(d, _, _)| *d == doc) {
             let _ = hostcall::increment_metric(if ok { *ok_id } else { *failed_id }, 1);
         }
     }
@@ -166,10 +177,10 @@ impl SharedStore for HostStore {
     }
 }
 
-/// A request held until its provider's keys change.
+/// A request held until a document it needs (keys, registry) changes.
 struct Waiter {
     context_id: u32,
-    provider: usize,
+    doc: Document,
     generation: u64,
     deadline_ms: u64,
 }
@@ -212,9 +223,45 @@ impl KeyStore for Store<'_> {
             Store::NoHold(_) | Store::InlineOnly => false,
         }
     }
+
+    fn registry(&self) -> Availability<Registry> {
+        match self {
+            Store::Hold(f) => f.registry(),
+            Store::NoHold(f) => match f.registry() {
+                Availability::Pending => {
+                    Availability::Unavailable("the registry is still being fetched".into())
+                }
+                other => other,
+            },
+            Store::InlineOnly => crate::identity::validate::NoRemoteKeys.registry(),
+        }
+    }
+}
+
+/// The `timeout_ms` of a fetched document: how long a request may wait for it.
+fn fetch_timeout_ms(cfg: &Config, doc: Document) -> u64 {
+    match doc {
+        Document::Keys(p) => match cfg.providers.get(p).map(|p| &p.keys) {
+            Some(config::KeySource::Remote(remote)) => remote.timeout_ms,
+            _ => 0,
+        },
+        Document::Registry => match cfg.identities.as_ref().map(|i| &i.registry) {
+            Some(config::RegistrySource::Remote(remote)) => remote.timeout_ms,
+            _ => 0,
+        },
+    }
 }
 
 impl Runtime {
+    /// Whether a waiting request's document is there now.
+    fn available(&self, doc: Document) -> bool {
+        let store = self.keys();
+        match doc {
+            Document::Keys(p) => matches!(store.keys(p), Availability::Ready(_)),
+            Document::Registry => matches!(store.registry(), Availability::Ready(_)),
+        }
+    }
+
     fn keys(&self) -> Store<'_> {
         match (&self.fetcher, self.kind) {
             (Some(f), HostKind::Envoy) => Store::Hold(f),
@@ -224,47 +271,46 @@ impl Runtime {
     }
 
     fn report(&self, event: &Event) {
-        let name = |p: usize| match &self.loaded {
-            Loaded::Ready(c) => c
-                .providers
-                .get(p)
-                .map_or("?".to_string(), |x| x.name.clone()),
-            Loaded::Broken(_) => "?".to_string(),
+        let what = |doc: Document| match (doc, &self.loaded) {
+            (Document::Registry, _) => "the identity registry".to_string(),
+            (Document::Keys(p), Loaded::Ready(c)) => format!(
+                "keys of provider \"{}\"",
+                c.providers.get(p).map_or("?", |x| x.name.as_str())
+            ),
+            (Document::Keys(_), Loaded::Broken(_)) => "keys".to_string(),
         };
         match event {
             Event::Fetched {
-                provider,
-                keys,
+                doc,
+                summary,
                 skipped,
             } => {
-                self.metrics.fetch(*provider, true);
+                self.metrics.fetch(*doc, true);
                 log(
                     LogLevel::Info,
-                    &format!(
-                        "keys of provider \"{}\" fetched: {keys} usable key(s)",
-                        name(*provider)
-                    ),
+                    &format!("{} fetched: {summary}", what(*doc)),
                 );
                 for s in skipped {
-                    log(
-                        LogLevel::Warn,
-                        &format!("provider \"{}\": {s}", name(*provider)),
-                    );
+                    log(LogLevel::Warn, &format!("{}: {s}", what(*doc)));
                 }
             }
-            Event::FetchFailed { provider, why } => {
-                self.metrics.fetch(*provider, false);
+            Event::NotModified { doc } => {
+                self.metrics.fetch(*doc, true);
+                log(LogLevel::Debug, &format!("{} unchanged (304)", what(*doc)));
+            }
+            Event::FetchFailed { doc, why } => {
+                self.metrics.fetch(*doc, false);
                 log(
                     LogLevel::Warn,
-                    &format!("fetching keys of provider \"{}\" failed: {why}; the last good keys stay in force", name(*provider)),
+                    &format!(
+                        "fetching {} failed: {why}; the last good document stays in force",
+                        what(*doc)
+                    ),
                 );
             }
-            Event::Adopted { provider, keys } => log(
+            Event::Adopted { doc, summary } => log(
                 LogLevel::Debug,
-                &format!(
-                    "keys of provider \"{}\" taken from another worker: {keys} key(s)",
-                    name(*provider)
-                ),
+                &format!("{} taken from another worker: {summary}", what(*doc)),
             ),
         }
     }
@@ -345,20 +391,23 @@ impl Root {
         // No borrow is held across the host call: a host may answer a failed
         // call inline, re-entering this VM.
         for r in requests {
-            let headers = vec![
+            let mut headers = vec![
                 (":method", "GET"),
                 (":path", r.path.as_str()),
                 (":authority", r.authority.as_str()),
                 (":scheme", r.scheme),
                 ("accept", "application/json"),
             ];
+            if let Some(tag) = &r.if_none_match {
+                headers.push(("if-none-match", tag.as_str()));
+            }
             let result = self.dispatch(&r.cluster, headers, r.timeout_ms);
             let mut guard = rt.borrow_mut();
             let Runtime { fetcher, store, .. } = &mut *guard;
             if let Some(f) = fetcher.as_mut() {
                 match result {
-                    Ok(call) => f.started(r.provider, call, now),
-                    Err(why) => events.extend(f.refused(r.provider, now, &why, store.as_mut())),
+                    Ok(call) => f.started(r.doc, call, now),
+                    Err(why) => events.extend(f.refused(r.doc, now, &why, store.as_mut())),
                 }
             }
         }
@@ -393,10 +442,10 @@ fn release_waiters(rt: &Rc<RefCell<Runtime>>, now: u64) {
         let Runtime {
             waiters, fetcher, ..
         } = &mut *r;
-        let gen = |p: usize| fetcher.as_ref().map_or(0, |f| f.generation(p));
+        let gen = |d: Document| fetcher.as_ref().map_or(0, |f| f.generation(d));
         let (go, stay): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(waiters)
             .into_iter()
-            .partition(|w| gen(w.provider) != w.generation || now >= w.deadline_ms);
+            .partition(|w| gen(w.doc) != w.generation || now >= w.deadline_ms);
         *waiters = stay;
         go
     };
@@ -408,18 +457,16 @@ fn release_waiters(rt: &Rc<RefCell<Runtime>>, now: u64) {
         let step = {
             let r = rt.borrow();
             match (&r.loaded, timed_out) {
-                (Loaded::Ready(cfg), true)
-                    if !matches!(r.keys().keys(w.provider), Keys::Ready(_)) =>
-                {
+                (Loaded::Ready(cfg), true) if !r.available(w.doc) => {
                     let mut host = WasmHost {
                         kind: r.kind,
                         metrics: &r.metrics,
                     };
-                    adapter::keys_unavailable(
+                    adapter::unavailable(
                         cfg,
                         &mut host,
-                        w.provider,
-                        "no key set arrived within the fetch timeout",
+                        w.doc,
+                        "nothing arrived within the fetch timeout",
                     )
                 }
                 _ => decide(
@@ -468,26 +515,20 @@ fn finish(
             Action::Continue
         }
         Step::Responded => Action::Pause,
-        Step::WaitForKeys { provider } => {
+        Step::Wait(doc) => {
             let mut r = rt.borrow_mut();
             let (generation, timeout_ms) = match (&r.fetcher, &r.loaded) {
-                (Some(f), Loaded::Ready(cfg)) => (
-                    f.generation(provider),
-                    match cfg.providers.get(provider).map(|p| &p.keys) {
-                        Some(config::KeySource::Remote(remote)) => remote.timeout_ms,
-                        _ => 0,
-                    },
-                ),
+                (Some(f), Loaded::Ready(cfg)) => (f.generation(doc), fetch_timeout_ms(cfg, doc)),
                 _ => (0, 0),
             };
-            if let Some(f) = r.fetcher.as_mut() {
+            if let (Some(f), Document::Keys(provider)) = (r.fetcher.as_mut(), doc) {
                 if matches!(f.keys(provider), Keys::Ready(_)) {
                     f.kid_miss(provider);
                 }
             }
             r.waiters.push(Waiter {
                 context_id,
-                provider,
+                doc,
                 generation,
                 deadline_ms: now.saturating_add(timeout_ms).saturating_add(2 * TICK_MS),
             });
@@ -520,6 +561,7 @@ impl Context for Root {
         };
         let status = header(":status").and_then(|s| s.parse::<u16>().ok());
         let cache_control = header("cache-control");
+        let etag = header("etag");
         let body = if body_size > 0 {
             hostcall::buffer(BufferType::HttpCallResponseBody, 0, body_size).unwrap_or_default()
         } else {
@@ -535,6 +577,7 @@ impl Context for Root {
                     Response {
                         status,
                         cache_control: cache_control.as_deref(),
+                        etag: etag.as_deref(),
                         body: &body,
                     },
                     store.as_mut(),

@@ -11,7 +11,8 @@ use crate::vocab::text::{clip, is_header_value_safe};
 use serde_json::Value;
 use std::rc::Rc;
 
-/// Keys of providers whose key set is fetched at run time.
+/// Documents fetched at run time: providers' key sets and the identity
+/// registry. Requests whose document is not there yet wait for it.
 pub trait KeyStore {
     fn keys(&self, provider: usize) -> Keys;
 
@@ -21,19 +22,30 @@ pub trait KeyStore {
         false
     }
 
-    /// The identity registry fetched from a `uri`, once it has arrived.
-    fn registry(&self) -> Option<Rc<Registry>> {
-        None
+    /// The identity registry fetched from a `uri`.
+    fn registry(&self) -> Availability<Registry> {
+        Availability::Unavailable("a registry fetched from a uri is not available here".into())
     }
 }
 
-pub enum Keys {
-    Ready(Rc<KeySet>),
+/// A document fetched at run time, by what it is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Document {
+    /// The key set of the provider with this index.
+    Keys(usize),
+    Registry,
+}
+
+/// Whether a fetched document can be used now.
+pub enum Availability<T> {
+    Ready(Rc<T>),
     /// The first fetch has not completed: hold the request.
     Pending,
-    /// No key set could be obtained; the text says why.
+    /// None could be obtained; the text says why.
     Unavailable(String),
 }
+
+pub type Keys = Availability<KeySet>;
 
 /// A key store for configurations with inline keys only.
 pub struct NoRemoteKeys;

@@ -1,17 +1,20 @@
-//! Keys fetched from issuers: when to fetch, what to accept, and how the
-//! gateway's workers share one fetch.
+//! Documents fetched through the gateway (issuers' key sets, the identity
+//! registry): when to fetch, what to accept, and how the gateway's workers
+//! share one fetch.
 //!
 //! Pure state machine: the host supplies the time, performs the HTTP calls it
 //! is asked for, and provides a key/value store with compare-and-swap (Envoy's
-//! shared data, visible to every worker's VM). One record per JWKS URI in that
-//! store holds the fetch schedule and a lease: the worker that wins the lease
-//! fetches, writes the document beside the record, and the others adopt it on
-//! their next tick. Where the host has no shared data, a `LocalStore` per worker
-//! gives the same behaviour with one fetch per worker.
+//! shared data, visible to every worker's VM). One record per document URI in
+//! that store holds the fetch schedule, a lease and the document's `ETag`: the
+//! worker that wins the lease fetches (with `If-None-Match`), writes the
+//! document beside the record, and the others adopt it on their next tick.
+//! Where the host has no shared data, a `LocalStore` per worker gives the same
+//! behaviour with one fetch per worker.
 
-use crate::identity::validate::{KeyStore, Keys};
+use crate::identity::validate::{Availability, Document, KeyStore, Keys};
 use crate::jose::jwks::{self, KeySet};
-use crate::policy::config::{Config, KeySource, RemoteDocument};
+use crate::policy::config::{self, Config, KeySource, RegistrySource, RemoteDocument};
+use crate::policy::registry::Registry;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -24,6 +27,8 @@ pub const KID_MISS_MIN_INTERVAL_MS: u64 = 30_000;
 pub const MIN_REFRESH_MS: u64 = 10_000;
 /// Largest key-set document accepted.
 pub const MAX_DOC_BYTES: usize = 512 * 1024;
+/// Largest registry document accepted (100,000 identities take about 15 MiB).
+pub const MAX_REGISTRY_BYTES: usize = 64 * 1024 * 1024;
 /// Time allowed past a call's own timeout before it is counted as lost (hosts
 /// that do not report failed calls).
 const LOST_CALL_GRACE_MS: u64 = 1_000;
@@ -59,7 +64,7 @@ impl SharedStore for LocalStore {
     }
 }
 
-/// The shared record of one JWKS URI.
+/// The shared record of one document URI.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Record {
     /// Bumped on each new document.
@@ -71,6 +76,8 @@ struct Record {
     /// fetch, or the back-off after a failure.
     lease_until_ms: u64,
     failures: u32,
+    /// The `ETag` of the document in force ("" when it had none).
+    etag: String,
 }
 
 impl Record {
@@ -84,6 +91,11 @@ impl Record {
             lease_owner: n("lease_owner"),
             lease_until_ms: n("lease_until_ms"),
             failures: u32::try_from(n("failures")).unwrap_or(u32::MAX),
+            etag: v
+                .get("etag")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         }
     }
 
@@ -95,6 +107,7 @@ impl Record {
             "lease_owner": self.lease_owner,
             "lease_until_ms": self.lease_until_ms,
             "failures": self.failures,
+            "etag": self.etag,
         })
         .to_string()
         .into_bytes()
@@ -104,12 +117,14 @@ impl Record {
 /// An HTTP call the host should make.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchRequest {
-    pub provider: usize,
+    pub doc: Document,
     pub cluster: String,
     pub authority: String,
     pub path: String,
     pub scheme: &'static str,
     pub timeout_ms: u64,
+    /// The `ETag` of the document in force: send as `If-None-Match`.
+    pub if_none_match: Option<String>,
 }
 
 /// What came back from a call; `status` is `None` when the host reports a
@@ -118,6 +133,7 @@ pub struct FetchRequest {
 pub struct Response<'a> {
     pub status: Option<u16>,
     pub cache_control: Option<&'a str>,
+    pub etag: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -125,27 +141,40 @@ pub struct Response<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Fetched {
-        provider: usize,
-        keys: usize,
+        doc: Document,
+        /// What it holds, for the log ("3 usable key(s)", "120 identities").
+        summary: String,
         skipped: Vec<String>,
     },
+    /// The source answered 304: the document in force is current.
+    NotModified {
+        doc: Document,
+    },
     FetchFailed {
-        provider: usize,
+        doc: Document,
         why: String,
     },
     /// Another worker's document was taken over.
     Adopted {
-        provider: usize,
-        keys: usize,
+        doc: Document,
+        summary: String,
     },
+}
+
+/// A document in force.
+#[derive(Debug, Clone)]
+enum Held {
+    Keys(Rc<KeySet>),
+    Registry(Rc<Registry>),
 }
 
 #[derive(Debug)]
 struct Slot {
-    provider: usize,
+    doc: Document,
     remote: RemoteDocument,
-    keys: Option<Rc<KeySet>>,
-    /// When the keys in force were fetched (by any worker).
+    held: Option<Held>,
+    etag: Option<String>,
+    /// When the document in force was fetched (by any worker).
     fetched_ms: u64,
     /// Bumped whenever waiting requests should decide again: a fetch ended
     /// (well or not), a document was adopted, or a kid-miss refresh was declined.
@@ -157,47 +186,65 @@ struct Slot {
     last_error: Option<String>,
 }
 
-/// Fetch state of every provider whose keys come from a URI.
+/// Fetch state of every document fetched from a URI.
 #[derive(Debug)]
 pub struct Fetcher {
     slots: Vec<Slot>,
     worker: u64,
+    /// Provider names, which a registry document refers to.
+    providers: Vec<String>,
 }
 
-fn record_key(uri: &str) -> String {
-    format!("scopegate.jwks|{uri}")
+fn kind(doc: Document) -> &'static str {
+    match doc {
+        Document::Keys(_) => "jwks",
+        Document::Registry => "registry",
+    }
 }
 
-fn doc_key(uri: &str) -> String {
-    format!("scopegate.jwks.doc|{uri}")
+fn record_key(doc: Document, uri: &str) -> String {
+    format!("scopegate.{}|{uri}", kind(doc))
+}
+
+fn doc_key(doc: Document, uri: &str) -> String {
+    format!("scopegate.{}.doc|{uri}", kind(doc))
+}
+
+fn slot(doc: Document, remote: &RemoteDocument) -> Slot {
+    Slot {
+        doc,
+        remote: remote.clone(),
+        held: None,
+        etag: None,
+        fetched_ms: 0,
+        generation: 0,
+        seen_seq: 0,
+        seen_failures: 0,
+        in_flight: None,
+        kid_miss: false,
+        last_error: None,
+    }
 }
 
 impl Fetcher {
     /// `worker` identifies this VM in leases; any value unique per worker.
     pub fn new(cfg: &Config, worker: u64) -> Self {
-        let slots = cfg
+        let mut slots: Vec<Slot> = cfg
             .providers
             .iter()
             .enumerate()
             .filter_map(|(provider, p)| match &p.keys {
-                KeySource::Remote(r) => Some(Slot {
-                    provider,
-                    remote: r.clone(),
-                    keys: None,
-                    fetched_ms: 0,
-                    generation: 0,
-                    seen_seq: 0,
-                    seen_failures: 0,
-                    in_flight: None,
-                    kid_miss: false,
-                    last_error: None,
-                }),
+                KeySource::Remote(r) => Some(slot(Document::Keys(provider), r)),
                 KeySource::Inline(_) => None,
             })
             .collect();
+        if let Some(RegistrySource::Remote(r)) = cfg.identities.as_ref().map(|i| &i.registry) {
+            slots.push(slot(Document::Registry, r));
+        }
         Fetcher {
             slots,
             worker: worker.max(1),
+            providers: cfg.providers.iter().map(|p| p.name.clone()).collect(),
         }
     }
 
@@ -205,8 +252,12 @@ impl Fetcher {
         !self.slots.is_empty()
     }
 
-    fn slot_mut(&mut self, provider: usize) -> Option<&mut Slot> {
-        self.slots.iter_mut().find(|s| s.provider == provider)
+    fn slot_mut(&mut self, doc: Document) -> Option<&mut Slot> {
+        self.slots.iter_mut().find(|s| s.doc == doc)
+    }
+
+    fn slot(&self, doc: Document) -> Option<&Slot> {
+        self.slots.iter().find(|s| s.doc == doc)
     }
 
     /// Adopts documents other workers fetched and starts the fetches that are
@@ -219,31 +270,33 @@ impl Fetcher {
         let mut requests = Vec::new();
         let mut events = Vec::new();
         let worker = self.worker;
+        let names: Vec<&str> = self.providers.iter().map(String::as_str).collect();
         for slot in &mut self.slots {
-            let key = record_key(&slot.remote.uri);
+            let key = record_key(slot.doc, &slot.remote.uri);
             let Some((mut rec, cas)) = read_or_create(store, &key) else {
                 continue;
             };
             if rec.seq > slot.seen_seq {
                 slot.seen_seq = rec.seq;
-                if let Some(set) = store
-                    .get(&doc_key(&slot.remote.uri))
-                    .and_then(|(doc, _)| accept(&doc).ok())
+                if let Some((held, summary, _)) = store
+                    .get(&doc_key(slot.doc, &slot.remote.uri))
+                    .and_then(|(doc, _)| accept(slot.doc, &doc, &names).ok())
                 {
                     events.push(Event::Adopted {
-                        provider: slot.provider,
-                        keys: set.0.len(),
+                        doc: slot.doc,
+                        summary,
                     });
-                    slot.keys = Some(Rc::new(set.0));
+                    slot.held = Some(held);
+                    slot.etag = (!rec.etag.is_empty()).then(|| rec.etag.clone());
                     slot.fetched_ms = rec.fetched_ms;
                     slot.last_error = None;
                     slot.generation += 1;
                 }
             }
-            if rec.failures > slot.seen_failures && slot.keys.is_none() && slot.in_flight.is_none()
+            if rec.failures > slot.seen_failures && slot.held.is_none() && slot.in_flight.is_none()
             {
                 // Another worker's attempt failed: requests waiting here learn it too.
-                slot.last_error = Some("the last fetch of this key set failed".into());
+                slot.last_error = Some("the last fetch of this document failed".into());
                 slot.generation += 1;
             }
             slot.seen_failures = rec.failures;
@@ -263,7 +316,7 @@ impl Fetcher {
             }
             let mut record_changed = false;
             if std::mem::take(&mut slot.kid_miss) {
-                if slot.keys.is_some()
+                if slot.held.is_some()
                     && now >= rec.fetched_ms.saturating_add(KID_MISS_MIN_INTERVAL_MS)
                 {
                     rec.refresh_at_ms = rec.refresh_at_ms.min(now);
@@ -274,7 +327,7 @@ impl Fetcher {
                     slot.generation += 1;
                 }
             }
-            let due = slot.keys.is_none() || now >= rec.refresh_at_ms;
+            let due = slot.held.is_none() || now >= rec.refresh_at_ms;
             let lease_free = rec.lease_until_ms <= now;
             if due && lease_free {
                 rec.lease_owner = worker;
@@ -283,7 +336,7 @@ impl Fetcher {
                     .saturating_add(LOST_CALL_GRACE_MS);
                 if store.set(&key, &rec.encode(), cas) {
                     requests.push(FetchRequest {
-                        provider: slot.provider,
+                        doc: slot.doc,
                         cluster: slot.remote.cluster.clone(),
                         authority: slot.remote.authority.clone(),
                         path: slot.remote.path.clone(),
@@ -293,6 +346,7 @@ impl Fetcher {
                             "http"
                         },
                         timeout_ms: slot.remote.timeout_ms,
+                        if_none_match: slot.held.as_ref().and(slot.etag.clone()),
                     });
                     // Marked in flight by `started` once the host accepted the call.
                 }
@@ -309,16 +363,16 @@ impl Fetcher {
     /// so at about the same time, so later lease writes can all be CAS writes.
     pub fn prepare(&self, store: &mut dyn SharedStore) {
         for slot in &self.slots {
-            let key = record_key(&slot.remote.uri);
+            let key = record_key(slot.doc, &slot.remote.uri);
             if store.get(&key).is_none() {
                 store.set(&key, &Record::default().encode(), None);
             }
         }
     }
 
-    /// The host accepted the call for `provider` with this call id.
-    pub fn started(&mut self, provider: usize, call: u32, now: u64) {
-        if let Some(slot) = self.slot_mut(provider) {
+    /// The host accepted the call for `doc` with this call id.
+    pub fn started(&mut self, doc: Document, call: u32, now: u64) {
+        if let Some(slot) = self.slot_mut(doc) {
             slot.in_flight = Some((call, now.saturating_add(slot.remote.timeout_ms)));
         }
     }
@@ -326,13 +380,13 @@ impl Fetcher {
     /// The host refused to make the call (e.g. an unknown cluster).
     pub fn refused(
         &mut self,
-        provider: usize,
+        doc: Document,
         now: u64,
         why: &str,
         store: &mut dyn SharedStore,
     ) -> Option<Event> {
         let worker = self.worker;
-        let slot = self.slot_mut(provider)?;
+        let slot = self.slot_mut(doc)?;
         slot.in_flight = None;
         Some(fail(
             slot,
@@ -352,6 +406,7 @@ impl Fetcher {
         store: &mut dyn SharedStore,
     ) -> Option<Event> {
         let worker = self.worker;
+        let names: Vec<&str> = self.providers.iter().map(String::as_str).collect();
         let slot = self
             .slots
             .iter_mut()
@@ -359,7 +414,9 @@ impl Fetcher {
         slot.in_flight = None;
         let outcome = match r.status {
             None => Err("no response (timeout, refused or reset connection)".to_string()),
-            Some(200) => accept(r.body),
+            Some(200) => accept(slot.doc, r.body, &names).map(Some),
+            Some(304) if slot.held.is_some() => Ok(None),
+            Some(304) => Err("HTTP 304 for a document this worker does not have".to_string()),
             // Envoy answers its own timeout as a 504 with this body.
             Some(504) if r.body.starts_with(b"upstream request timeout") => Err(format!(
                 "no answer within timeout_ms ({} ms)",
@@ -367,82 +424,105 @@ impl Fetcher {
             )),
             Some(s) => Err(format!("HTTP status {s}")),
         };
-        match outcome {
-            Err(why) => Some(fail(slot, worker, now, why, store)),
-            Ok((set, skipped)) => {
-                let interval = refresh_ms(slot.remote.refresh_interval_s, r.cache_control);
-                let key = record_key(&slot.remote.uri);
-                store.set(&doc_key(&slot.remote.uri), r.body, None);
-                let mut seq = slot.seen_seq;
-                for _ in 0..4 {
-                    let (mut rec, cas) = read(store, &key);
-                    rec.seq = rec.seq.max(slot.seen_seq).saturating_add(1);
-                    rec.fetched_ms = now;
-                    rec.refresh_at_ms = now.saturating_add(interval);
-                    rec.failures = 0;
-                    rec.lease_until_ms = 0;
-                    if store.set(&key, &rec.encode(), cas) {
-                        seq = rec.seq;
-                        break;
-                    }
-                }
-                slot.seen_seq = seq;
-                let keys = set.len();
-                slot.keys = Some(Rc::new(set));
-                slot.fetched_ms = now;
-                slot.generation += 1;
-                slot.last_error = None;
-                Some(Event::Fetched {
-                    provider: slot.provider,
-                    keys,
-                    skipped,
-                })
+        let fresh = match outcome {
+            Err(why) => return Some(fail(slot, worker, now, why, store)),
+            Ok(fresh) => fresh,
+        };
+        let interval = refresh_ms(slot.remote.refresh_interval_s, r.cache_control);
+        let key = record_key(slot.doc, &slot.remote.uri);
+        if fresh.is_some() {
+            store.set(&doc_key(slot.doc, &slot.remote.uri), r.body, None);
+        }
+        let mut seq = slot.seen_seq;
+        for _ in 0..4 {
+            let (mut rec, cas) = read(store, &key);
+            if fresh.is_some() {
+                rec.seq = rec.seq.max(slot.seen_seq).saturating_add(1);
+                rec.etag = r.etag.unwrap_or("").to_string();
+            }
+            rec.fetched_ms = now;
+            rec.refresh_at_ms = now.saturating_add(interval);
+            rec.failures = 0;
+            rec.lease_until_ms = 0;
+            if store.set(&key, &rec.encode(), cas) {
+                seq = rec.seq;
+                break;
             }
         }
+        slot.seen_seq = seq;
+        slot.fetched_ms = now;
+        slot.generation += 1;
+        slot.last_error = None;
+        Some(match fresh {
+            None => Event::NotModified { doc: slot.doc },
+            Some((held, summary, skipped)) => {
+                slot.held = Some(held);
+                slot.etag = r.etag.map(str::to_string);
+                Event::Fetched {
+                    doc: slot.doc,
+                    summary,
+                    skipped,
+                }
+            }
+        })
     }
 
     /// A token named a `kid` the provider's keys lack: refresh early, rate-limited.
     pub fn kid_miss(&mut self, provider: usize) {
-        if let Some(slot) = self.slot_mut(provider) {
+        if let Some(slot) = self.slot_mut(Document::Keys(provider)) {
             slot.kid_miss = true;
         }
     }
 
-    /// Changes whenever requests waiting on this provider should decide again.
-    pub fn generation(&self, provider: usize) -> u64 {
-        self.slots
-            .iter()
-            .find(|s| s.provider == provider)
-            .map_or(0, |s| s.generation)
+    /// Changes whenever requests waiting on this document should decide again.
+    pub fn generation(&self, doc: Document) -> u64 {
+        self.slot(doc).map_or(0, |s| s.generation)
     }
 
-    /// Why a provider has no keys, if it has none and no fetch is pending.
-    pub fn last_error(&self, provider: usize) -> Option<&str> {
-        self.slots
-            .iter()
-            .find(|s| s.provider == provider)
-            .and_then(|s| s.last_error.as_deref())
+    /// Why a document is missing, if it is and no fetch is pending.
+    pub fn last_error(&self, doc: Document) -> Option<&str> {
+        self.slot(doc).and_then(|s| s.last_error.as_deref())
+    }
+
+    /// Whether the document can be used now, is on its way, or failed.
+    fn availability<T>(
+        &self,
+        doc: Document,
+        pick: impl Fn(&Held) -> Option<Rc<T>>,
+    ) -> Availability<T> {
+        match self.slot(doc) {
+            None => Availability::Unavailable("this document is not fetched from a uri".into()),
+            Some(s) => match (s.held.as_ref().and_then(pick), &s.last_error) {
+                (Some(d), _) => Availability::Ready(d),
+                // The last attempt failed and none is under way: fail fast.
+                (None, Some(why)) if s.in_flight.is_none() => {
+                    Availability::Unavailable(why.clone())
+                }
+                (None, _) => Availability::Pending,
+            },
+        }
     }
 }
 
 impl KeyStore for Fetcher {
     fn keys(&self, provider: usize) -> Keys {
-        match self.slots.iter().find(|s| s.provider == provider) {
-            None => Keys::Unavailable("provider has no remote key set".into()),
-            Some(s) => match (&s.keys, &s.last_error) {
-                (Some(k), _) => Keys::Ready(Rc::clone(k)),
-                // The last attempt failed and none is under way: fail fast.
-                (None, Some(why)) if s.in_flight.is_none() => Keys::Unavailable(why.clone()),
-                (None, _) => Keys::Pending,
-            },
-        }
+        self.availability(Document::Keys(provider), |h| match h {
+            Held::Keys(k) => Some(Rc::clone(k)),
+            Held::Registry(_) => None,
+        })
     }
 
     fn refresh_for_unknown_kid(&self, provider: usize, now: u64) -> bool {
-        self.slots.iter().any(|s| {
-            s.provider == provider
-                && s.keys.is_some()
+        self.slot(Document::Keys(provider)).is_some_and(|s| {
+            s.held.is_some()
                 && now.saturating_mul(1000) >= s.fetched_ms.saturating_add(KID_MISS_MIN_INTERVAL_MS)
+        })
+    }
+
+    fn registry(&self) -> Availability<Registry> {
+        self.availability(Document::Registry, |h| match h {
+            Held::Registry(r) => Some(Rc::clone(r)),
+            Held::Keys(_) => None,
         })
     }
 }
@@ -470,8 +550,8 @@ fn read(store: &dyn SharedStore, key: &str) -> (Record, Option<u32>) {
 fn fail(slot: &mut Slot, worker: u64, now: u64, why: String, store: &mut dyn SharedStore) -> Event {
     slot.last_error = Some(why.clone());
     slot.generation += 1;
-    let key = record_key(&slot.remote.uri);
-    let has_keys = slot.keys.is_some();
+    let key = record_key(slot.doc, &slot.remote.uri);
+    let has_keys = slot.held.is_some();
     for _ in 0..4 {
         let (mut rec, cas) = read(store, &key);
         rec.failures = rec.failures.saturating_add(1);
@@ -486,15 +566,53 @@ fn fail(slot: &mut Slot, worker: u64, now: u64, why: String, store: &mut dyn Sha
             break;
         }
     }
-    Event::FetchFailed {
-        provider: slot.provider,
-        why,
+    Event::FetchFailed { doc: slot.doc, why }
+}
+
+/// A fetched document is put in force only if it is valid as a whole: a JWK
+/// Set with at least one usable key, or a registry whose every entry passes
+/// the configuration's checks. Otherwise the last good document stays.
+fn accept(
+    doc: Document,
+    body: &[u8],
+    providers: &[&str],
+) -> Result<(Held, String, Vec<String>), String> {
+    match doc {
+        Document::Keys(_) => accept_keys(body).map(|(set, skipped)| {
+            (
+                Held::Keys(Rc::new(set.0)),
+                format!("{} usable key(s)", set.1),
+                skipped,
+            )
+        }),
+        Document::Registry => {
+            if body.len() > MAX_REGISTRY_BYTES {
+                return Err(format!(
+                    "document is {} bytes; the limit is {MAX_REGISTRY_BYTES}",
+                    body.len()
+                ));
+            }
+            let registry = config::parse_registry_document(body, providers).map_err(|errors| {
+                let shown: Vec<String> = errors.iter().take(5).map(ToString::to_string).collect();
+                let more = errors.len().saturating_sub(shown.len());
+                format!(
+                    "not a valid registry document: {}{}",
+                    shown.join("; "),
+                    if more > 0 {
+                        format!(" (and {more} more)")
+                    } else {
+                        String::new()
+                    }
+                )
+            })?;
+            let summary = format!("{} identities", registry.len());
+            Ok((Held::Registry(Rc::new(registry)), summary, Vec::new()))
+        }
     }
 }
 
-/// A fetched document becomes the key set only if it is a valid JWK Set with
-/// at least one usable key; otherwise the last good keys stay in force.
-fn accept(body: &[u8]) -> Result<(KeySet, Vec<String>), String> {
+/// A JWK Set with at least one usable key, and the keys it skipped.
+fn accept_keys(body: &[u8]) -> Result<((KeySet, usize), Vec<String>), String> {
     if body.len() > MAX_DOC_BYTES {
         return Err(format!(
             "document is {} bytes; the limit is {MAX_DOC_BYTES}",
@@ -511,7 +629,8 @@ fn accept(body: &[u8]) -> Result<(KeySet, Vec<String>), String> {
                 .unwrap_or_default()
         ));
     }
-    Ok((set, issues.iter().map(ToString::to_string).collect()))
+    let n = set.len();
+    Ok(((set, n), issues.iter().map(ToString::to_string).collect()))
 }
 
 /// Refresh interval: the configured one, or a shorter `max-age`, not below 10 s.

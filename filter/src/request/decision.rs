@@ -2,7 +2,7 @@
 //! Pure: no host, no clock, no I/O, so every gateway and the CLI share it.
 
 use crate::identity::cache::{self, TokenCache};
-use crate::identity::validate::{Failure, Identity, KeyStore};
+use crate::identity::validate::{Availability, Failure, Identity, KeyStore};
 use crate::policy::config::{
     Access, Config, DefaultAction, RegistrySource, Requirements, TokenSource, Unregistered,
 };
@@ -48,6 +48,8 @@ pub enum Verdict {
     KeysPending {
         provider: usize,
     },
+    /// The identity registry is being fetched: hold the request and decide again.
+    RegistryPending,
 }
 
 /// Where the token was found, so it can be removed when not forwarded.
@@ -236,6 +238,12 @@ pub fn decide_cached(
             d.registration = Some(Registration::Unregistered);
             (identity, None)
         }
+        Gate::Pending => {
+            d.identity = Some(identity);
+            d.reason = Reason::RegistryUnavailable;
+            d.verdict = Verdict::RegistryPending;
+            return d;
+        }
         Gate::Closed(reason, message, registration) => {
             d.registration = registration;
             d.identity = Some(identity);
@@ -287,6 +295,8 @@ enum Gate {
     },
     /// Not registered, and `unregistered: report`.
     Report,
+    /// The fetched registry has not arrived yet.
+    Pending,
     /// Refused, with what the registry said of the caller (none when the
     /// registry itself is missing).
     Closed(Reason, String, Option<Registration>),
@@ -300,14 +310,15 @@ fn registry_gate(cfg: &Config, store: &dyn KeyStore, id: &Rc<Identity>, now: u64
     let registry: &Registry = match &identities.registry {
         RegistrySource::Inline(r) => r,
         RegistrySource::Remote(_) => match store.registry() {
-            Some(r) => {
+            Availability::Ready(r) => {
                 fetched = r;
                 &fetched
             }
-            None => {
+            Availability::Pending => return Gate::Pending,
+            Availability::Unavailable(why) => {
                 return Gate::Closed(
                     Reason::RegistryUnavailable,
-                    "the identity registry has not been fetched yet".into(),
+                    format!("the identity registry is not available: {why}"),
                     None,
                 )
             }
