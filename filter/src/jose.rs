@@ -6,4 +6,5 @@ pub mod base64url;
 pub mod jwks;
 pub mod mint;
 pub mod scan;
+pub mod statuslist;
 pub mod token;

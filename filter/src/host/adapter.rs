@@ -150,6 +150,7 @@ pub fn on_request_headers<H: Host>(
     match d.verdict {
         Verdict::KeysPending { provider } => return Step::Wait(Document::Keys(provider)),
         Verdict::RegistryPending => return Step::Wait(Document::Registry),
+        Verdict::RevocationPending => return Step::Wait(Document::Revocation),
         _ => {}
     }
     if as_received && d.is_allowed() && d.rewritten_path.is_some() {
@@ -191,6 +192,10 @@ pub fn unavailable<H: Host>(cfg: &Config, host: &mut H, doc: Document, why: &str
         Document::Registry => (
             Reason::RegistryUnavailable,
             format!("the identity registry is not available yet: {why}"),
+        ),
+        Document::Revocation => (
+            Reason::RevocationUnavailable,
+            format!("the revocation list is not available yet: {why}"),
         ),
     };
     host.count(reason);

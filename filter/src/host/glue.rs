@@ -10,6 +10,7 @@ use crate::identity::cache::TokenCache;
 use crate::identity::validate::{Availability, Document, KeyStore, Keys};
 use crate::policy::config::{self, Config};
 use crate::policy::registry::Registry;
+use crate::policy::revocation::RevocationList;
 use crate::remote::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
 use crate::request::response::LocalResponse;
 use crate::vocab::reason::Reason;
@@ -121,14 +122,26 @@ impl Metrics {
                 Some((Document::Keys(i), ok, failed))
             })
             .collect();
-        if let Some(config::RegistrySource::Remote(_)) =
-            cfg.identities.as_ref().map(|i| &i.registry)
-        {
+        let remote_registry = matches!(
+            cfg.identities.as_ref().map(|i| &i.registry),
+            Some(config::RegistrySource::Remote(_))
+        );
+        let remote_revocation = matches!(
+            cfg.revocation.as_ref().and_then(|r| r.list.as_ref()),
+            Some(config::RevocationSource::Remote(_))
+        );
+        for (doc, wanted, name) in [
+            (Document::Registry, remote_registry, "registry"),
+            (Document::Revocation, remote_revocation, "revocation"),
+        ] {
+            if !wanted {
+                continue;
+            }
             if let (Some(ok), Some(failed)) = (
-                counter("scopegate.registry.fetch_ok"),
-                counter("scopegate.registry.fetch_failed"),
+                counter(&format!("scopegate.{name}.fetch_ok")),
+                counter(&format!("scopegate.{name}.fetch_failed")),
             ) {
-                fetches.push((Document::Registry, ok, failed));
+                fetches.push((doc, ok, failed));
             }
         }
         let cache = counter("scopegate.cache.hit").zip(counter("scopegate.cache.miss"));
@@ -236,6 +249,19 @@ impl KeyStore for Store<'_> {
             Store::InlineOnly => crate::identity::validate::NoRemoteKeys.registry(),
         }
     }
+
+    fn revocation(&self) -> Availability<RevocationList> {
+        match self {
+            Store::Hold(f) => f.revocation(),
+            Store::NoHold(f) => match f.revocation() {
+                Availability::Pending => {
+                    Availability::Unavailable("the revocation list is still being fetched".into())
+                }
+                other => other,
+            },
+            Store::InlineOnly => crate::identity::validate::NoRemoteKeys.revocation(),
+        }
+    }
 }
 
 /// The `timeout_ms` of a fetched document: how long a request may wait for it.
@@ -249,6 +275,10 @@ fn fetch_timeout_ms(cfg: &Config, doc: Document) -> u64 {
             Some(config::RegistrySource::Remote(remote)) => remote.timeout_ms,
             _ => 0,
         },
+        Document::Revocation => match cfg.revocation.as_ref().and_then(|r| r.list.as_ref()) {
+            Some(config::RevocationSource::Remote(remote)) => remote.timeout_ms,
+            _ => 0,
+        },
     }
 }
 
@@ -259,6 +289,7 @@ impl Runtime {
         match doc {
             Document::Keys(p) => matches!(store.keys(p), Availability::Ready(_)),
             Document::Registry => matches!(store.registry(), Availability::Ready(_)),
+            Document::Revocation => matches!(store.revocation(), Availability::Ready(_)),
         }
     }
 
@@ -273,6 +304,7 @@ impl Runtime {
     fn report(&self, event: &Event) {
         let what = |doc: Document| match (doc, &self.loaded) {
             (Document::Registry, _) => "the identity registry".to_string(),
+            (Document::Revocation, _) => "the revocation list".to_string(),
             (Document::Keys(p), Loaded::Ready(c)) => format!(
                 "keys of provider \"{}\"",
                 c.providers.get(p).map_or("?", |x| x.name.as_str())

@@ -6,6 +6,7 @@ use crate::jose::jwks::KeySet;
 use crate::jose::token::{self, Claims};
 use crate::policy::config::{Config, KeySource, Provider};
 use crate::policy::registry::Registry;
+use crate::policy::revocation::RevocationList;
 use crate::vocab::reason::{Denial, Reason};
 use crate::vocab::text::{clip, is_header_value_safe};
 use serde_json::Value;
@@ -26,6 +27,13 @@ pub trait KeyStore {
     fn registry(&self) -> Availability<Registry> {
         Availability::Unavailable("a registry fetched from a uri is not available here".into())
     }
+
+    /// The revocation list fetched from a `uri`.
+    fn revocation(&self) -> Availability<RevocationList> {
+        Availability::Unavailable(
+            "a revocation list fetched from a uri is not available here".into(),
+        )
+    }
 }
 
 /// A document fetched at run time, by what it is for.
@@ -34,6 +42,7 @@ pub enum Document {
     /// The key set of the provider with this index.
     Keys(usize),
     Registry,
+    Revocation,
 }
 
 /// Whether a fetched document can be used now.
@@ -68,6 +77,8 @@ pub struct Identity {
     pub scope_text: String,
     pub jti: Option<String>,
     pub exp: u64,
+    /// Checked against revocation cut-offs (`issued_before`).
+    pub iat: Option<u64>,
     /// (claim, header value) for the configured identity claims present in the token.
     pub claims: Vec<(String, String)>,
 }
@@ -386,6 +397,7 @@ fn identity(cfg: &Config, index: usize, p: &Provider, c: &Claims) -> Result<Iden
         scopes,
         jti: c.jti.clone(),
         exp: c.exp.unwrap_or_default(),
+        iat: c.iat,
         claims,
     })
 }

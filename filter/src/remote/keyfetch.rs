@@ -13,8 +13,11 @@
 
 use crate::identity::validate::{Availability, Document, KeyStore, Keys};
 use crate::jose::jwks::{self, KeySet};
-use crate::policy::config::{self, Config, KeySource, RegistrySource, RemoteDocument};
+use crate::policy::config::{
+    self, Config, KeySource, RegistrySource, RemoteDocument, RevocationSource,
+};
 use crate::policy::registry::Registry;
+use crate::policy::revocation::RevocationList;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -166,6 +169,7 @@ pub enum Event {
 enum Held {
     Keys(Rc<KeySet>),
     Registry(Rc<Registry>),
+    Revocation(Rc<RevocationList>),
 }
 
 #[derive(Debug)]
@@ -199,6 +203,7 @@ fn kind(doc: Document) -> &'static str {
     match doc {
         Document::Keys(_) => "jwks",
         Document::Registry => "registry",
+        Document::Revocation => "revocation",
     }
 }
 
@@ -240,6 +245,11 @@ impl Fetcher {
             .collect();
         if let Some(RegistrySource::Remote(r)) = cfg.identities.as_ref().map(|i| &i.registry) {
             slots.push(slot(Document::Registry, r));
+        }
+        if let Some(RevocationSource::Remote(r)) =
+            cfg.revocation.as_ref().and_then(|r| r.list.as_ref())
+        {
+            slots.push(slot(Document::Revocation, r));
         }
         Fetcher {
             slots,
@@ -508,7 +518,7 @@ impl KeyStore for Fetcher {
     fn keys(&self, provider: usize) -> Keys {
         self.availability(Document::Keys(provider), |h| match h {
             Held::Keys(k) => Some(Rc::clone(k)),
-            Held::Registry(_) => None,
+            _ => None,
         })
     }
 
@@ -522,7 +532,14 @@ impl KeyStore for Fetcher {
     fn registry(&self) -> Availability<Registry> {
         self.availability(Document::Registry, |h| match h {
             Held::Registry(r) => Some(Rc::clone(r)),
-            Held::Keys(_) => None,
+            _ => None,
+        })
+    }
+
+    fn revocation(&self) -> Availability<RevocationList> {
+        self.availability(Document::Revocation, |h| match h {
+            Held::Revocation(r) => Some(Rc::clone(r)),
+            _ => None,
         })
     }
 }
@@ -592,23 +609,40 @@ fn accept(
                     body.len()
                 ));
             }
-            let registry = config::parse_registry_document(body, providers).map_err(|errors| {
-                let shown: Vec<String> = errors.iter().take(5).map(ToString::to_string).collect();
-                let more = errors.len().saturating_sub(shown.len());
-                format!(
-                    "not a valid registry document: {}{}",
-                    shown.join("; "),
-                    if more > 0 {
-                        format!(" (and {more} more)")
-                    } else {
-                        String::new()
-                    }
-                )
-            })?;
+            let registry = config::parse_registry_document(body, providers)
+                .map_err(|errors| invalid("registry document", &errors))?;
             let summary = format!("{} identities", registry.len());
             Ok((Held::Registry(Rc::new(registry)), summary, Vec::new()))
         }
+        Document::Revocation => {
+            if body.len() > MAX_REGISTRY_BYTES {
+                return Err(format!(
+                    "document is {} bytes; the limit is {MAX_REGISTRY_BYTES}",
+                    body.len()
+                ));
+            }
+            let list = config::parse_revocation_document(body, providers)
+                .map_err(|errors| invalid("revocation list", &errors))?;
+            let (t, c, s) = list.counts();
+            let summary = format!("{t} token(s), {c} client(s), {s} subject(s)");
+            Ok((Held::Revocation(Rc::new(list)), summary, Vec::new()))
+        }
     }
+}
+
+/// The first faults of a refused document, for the log.
+fn invalid(what: &str, errors: &[config::ConfigError]) -> String {
+    let shown: Vec<String> = errors.iter().take(5).map(ToString::to_string).collect();
+    let more = errors.len().saturating_sub(shown.len());
+    format!(
+        "not a valid {what}: {}{}",
+        shown.join("; "),
+        if more > 0 {
+            format!(" (and {more} more)")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// A JWK Set with at least one usable key, and the keys it skipped.

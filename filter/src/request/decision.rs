@@ -4,10 +4,12 @@
 use crate::identity::cache::{self, TokenCache};
 use crate::identity::validate::{Availability, Failure, Identity, KeyStore};
 use crate::policy::config::{
-    Access, Config, DefaultAction, RegistrySource, Requirements, TokenSource, Unregistered,
+    Access, Config, DefaultAction, RegistrySource, Requirements, RevocationSource, TokenSource,
+    Unregistered,
 };
 use crate::policy::path;
 use crate::policy::registry::{Registry, Status};
+use crate::policy::revocation::{RevocationList, TokenFacts};
 use crate::vocab::reason::{Denial, Reason};
 use crate::vocab::text::clip;
 use crate::vocab::time::rfc3339;
@@ -50,6 +52,8 @@ pub enum Verdict {
     },
     /// The identity registry is being fetched: hold the request and decide again.
     RegistryPending,
+    /// The revocation list is being fetched: hold the request and decide again.
+    RevocationPending,
 }
 
 /// Where the token was found, so it can be removed when not forwarded.
@@ -225,6 +229,21 @@ pub fn decide_cached(
         }
     };
     d.provider = Some(identity.provider);
+    // A revoked token is dead whatever the registry or the rules say; checked
+    // on every request, so a cached verification never outlives a revocation.
+    match revocation_check(cfg, store, &identity) {
+        Ok(()) => {}
+        Err(RevocationOutcome::Pending) => {
+            d.identity = Some(identity);
+            d.reason = Reason::RevocationUnavailable;
+            d.verdict = Verdict::RevocationPending;
+            return d;
+        }
+        Err(RevocationOutcome::Denied(reason, message)) => {
+            d.identity = Some(identity);
+            return d.deny(reason, message);
+        }
+    }
     let (identity, granted) = match registry_gate(cfg, store, &identity, now) {
         Gate::Open => (identity, None),
         Gate::Registered {
@@ -280,6 +299,51 @@ pub fn decide_cached(
             }
             d.deny(denial.reason, denial.message)
         }
+    }
+}
+
+enum RevocationOutcome {
+    Pending,
+    Denied(Reason, String),
+}
+
+fn revocation_check(
+    cfg: &Config,
+    store: &dyn KeyStore,
+    id: &Identity,
+) -> Result<(), RevocationOutcome> {
+    let Some(source) = cfg.revocation.as_ref().and_then(|r| r.list.as_ref()) else {
+        return Ok(());
+    };
+    let fetched;
+    let list: &RevocationList = match source {
+        RevocationSource::Inline(l) => l,
+        RevocationSource::Remote(_) => match store.revocation() {
+            Availability::Ready(l) => {
+                fetched = l;
+                &fetched
+            }
+            Availability::Pending => return Err(RevocationOutcome::Pending),
+            Availability::Unavailable(why) => {
+                return Err(RevocationOutcome::Denied(
+                    Reason::RevocationUnavailable,
+                    format!("the revocation list is not available: {why}"),
+                ))
+            }
+        },
+    };
+    match list.check(&TokenFacts {
+        provider: id.provider,
+        jti: id.jti.as_deref(),
+        client_id: id.client_id.as_deref(),
+        subject: id.subject.as_deref(),
+        iat: id.iat,
+    }) {
+        None => Ok(()),
+        Some(kind) => Err(RevocationOutcome::Denied(
+            Reason::TokenRevoked,
+            kind.describe().to_string(),
+        )),
     }
 }
 

@@ -37,6 +37,11 @@ pub enum Reason {
     ScopeOverCeiling,
     /// The identity registry could not be obtained in time.
     RegistryUnavailable,
+    /// The token, its client or its subject is on the revocation list, or
+    /// its status list says INVALID.
+    TokenRevoked,
+    /// The fetched revocation list could not be obtained in time.
+    RevocationUnavailable,
     /// The filter could not apply its configuration (Kong keeps the worker alive
     /// and answers fail-closed instead of refusing the update).
     ConfigInvalid,
@@ -45,7 +50,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 29] = [
         Reason::Allowed,
         Reason::PublicRoute,
         Reason::TokenMissing,
@@ -71,6 +76,8 @@ impl Reason {
         Reason::IdentityExpired,
         Reason::ScopeOverCeiling,
         Reason::RegistryUnavailable,
+        Reason::TokenRevoked,
+        Reason::RevocationUnavailable,
         Reason::ConfigInvalid,
         Reason::InternalError,
     ];
@@ -102,6 +109,8 @@ impl Reason {
             Reason::IdentityExpired => "identity_expired",
             Reason::ScopeOverCeiling => "scope_over_ceiling",
             Reason::RegistryUnavailable => "registry_unavailable",
+            Reason::TokenRevoked => "token_revoked",
+            Reason::RevocationUnavailable => "revocation_unavailable",
             Reason::ConfigInvalid => "config_invalid",
             Reason::InternalError => "internal_error",
         }
@@ -129,13 +138,16 @@ impl Reason {
             | Reason::AudienceMismatch
             | Reason::ClaimMissing
             | Reason::IdentityDisabled
-            | Reason::IdentityExpired => DenialClass::InvalidToken,
+            | Reason::IdentityExpired
+            | Reason::TokenRevoked => DenialClass::InvalidToken,
             Reason::InsufficientScope | Reason::ScopeOverCeiling => DenialClass::InsufficientScope,
             Reason::ClientNotAllowed
             | Reason::ProviderNotAllowed
             | Reason::RouteNotAllowed
             | Reason::IdentityUnregistered => DenialClass::Forbidden,
-            Reason::JwksUnavailable | Reason::RegistryUnavailable => DenialClass::Unavailable,
+            Reason::JwksUnavailable
+            | Reason::RegistryUnavailable
+            | Reason::RevocationUnavailable => DenialClass::Unavailable,
             Reason::ConfigInvalid | Reason::InternalError => DenialClass::Internal,
         }
     }
@@ -171,6 +183,8 @@ impl Reason {
             Reason::IdentityExpired => "this client's registration has expired",
             Reason::ScopeOverCeiling => "the token lacks a scope this route requires",
             Reason::RegistryUnavailable => "the identity registry is temporarily unavailable",
+            Reason::TokenRevoked => "the token has been revoked",
+            Reason::RevocationUnavailable => "the revocation list is temporarily unavailable",
             Reason::ConfigInvalid => "the gateway's authorization configuration is invalid",
             Reason::InternalError => "internal error",
         }
