@@ -69,7 +69,7 @@ fn tick(
     reqs.into_iter()
         .map(|r| {
             *next_call += 1;
-            f.started(r.doc, *next_call, now);
+            f.started(r.slot, *next_call, now);
             (*next_call, r)
         })
         .collect()

@@ -176,3 +176,158 @@ fn a_million_revoked_ids_fit_in_16_mib_and_are_found() {
     );
     println!("1M revoked jtis: {} bytes of digests", list.token_bytes());
 }
+
+// ---- Token Status List ---------------------------------------------------
+
+const LISTS: &str = "https://idp.example.com/statuslists/";
+
+fn status_config(on_unavailable: &str) -> scopegate::policy::config::Config {
+    let mut doc = base_config();
+    doc["revocation"] = json!({"status_list": {"uri_prefixes": [LISTS], "cluster": "idp",
+        "max_cache_s": 300, "on_unavailable": on_unavailable}});
+    config_from(&doc)
+}
+
+fn status_token(idx: u64, uri: &str) -> Vec<(String, String)> {
+    let c = with(
+        claims("payments:read"),
+        "status",
+        json!({"status_list": {"idx": idx, "uri": uri}}),
+    );
+    bearer(&rs256(&c))
+}
+
+/// A signed status list: index 3 INVALID, 7 SUSPENDED, 9 application-specific.
+fn list_token(uri: &str) -> Vec<u8> {
+    use scopegate::jose::statuslist::{encode_lst, TYP};
+    use scopegate::vocab::alg::Alg;
+    let mut statuses = vec![0u8; 16];
+    statuses[3] = 1;
+    statuses[7] = 2;
+    statuses[9] = 3;
+    let claims = json!({"iss": ISSUER, "sub": uri, "iat": NOW - 10, "exp": NOW + 3600, "ttl": 60,
+        "status_list": {"bits": 2, "lst": encode_lst(2, &statuses).unwrap()}});
+    let header = json!({"alg": "RS256", "kid": "rsa1", "typ": TYP});
+    keys()
+        .rsa
+        .sign_raw(&header.to_string(), &claims.to_string(), Alg::RS256)
+        .unwrap()
+        .into_bytes()
+}
+
+/// A fetcher for `cfg` that has fetched the status list at `uri` once.
+fn with_status_list(
+    cfg: &scopegate::policy::config::Config,
+    uri: &str,
+    body: &[u8],
+) -> scopegate::remote::keyfetch::Fetcher {
+    use scopegate::identity::validate::{Availability, KeyStore};
+    use scopegate::remote::keyfetch::{Fetcher, LocalStore, Response};
+    let mut f = Fetcher::new(cfg, 1);
+    let mut store = LocalStore::default();
+    assert!(
+        matches!(f.status_list(uri, 0, NOW), Availability::Pending),
+        "first ask starts a fetch"
+    );
+    let (reqs, _) = f.tick(NOW * 1000, &mut store);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].cluster, "idp");
+    f.started(reqs[0].slot, 7, NOW * 1000);
+    f.completed(
+        7,
+        NOW * 1000,
+        Response {
+            status: Some(200),
+            cache_control: None,
+            etag: None,
+            body,
+        },
+        &mut store,
+    );
+    f
+}
+
+#[test]
+fn the_status_list_decides_valid_revoked_suspended_and_out_of_range() {
+    let cfg = status_config("deny");
+    let uri = format!("{LISTS}1");
+    let f = with_status_list(&cfg, &uri, &list_token(&uri));
+    let decide_idx = |idx: u64| {
+        let t = status_token(idx, &uri);
+        let headers = borrow_headers(&t);
+        let req = Request {
+            method: "GET",
+            path: "/payments/1",
+            headers: &headers,
+        };
+        decide_cached(&cfg, &req, &f, None, NOW)
+    };
+    assert_eq!(decide_idx(0).reason, Reason::Allowed);
+    assert_eq!(decide_idx(3).reason, Reason::TokenRevoked);
+    assert_eq!(decide_idx(7).reason, Reason::TokenSuspended);
+    assert_eq!(
+        decide_idx(9).reason,
+        Reason::TokenRevoked,
+        "application-specific: not accepted"
+    );
+    let out = decide_idx(1_000_000);
+    assert_eq!(out.reason, Reason::TokenRevoked);
+    assert!(out.message().contains("has no index"), "{}", out.message());
+}
+
+#[test]
+fn a_status_list_outside_the_prefixes_is_never_fetched() {
+    let cfg = status_config("deny");
+    let d = run(
+        &cfg,
+        "GET",
+        "/payments/1",
+        &status_token(0, "https://evil.example/list"),
+    );
+    assert_eq!(d.reason, Reason::StatusUnverifiable);
+}
+
+#[test]
+fn a_list_with_the_wrong_subject_or_signature_is_refused_and_the_token_with_it() {
+    use scopegate::identity::validate::{Availability, KeyStore};
+    let cfg = status_config("deny");
+    let uri = format!("{LISTS}2");
+    // Signed for another uri.
+    let f = with_status_list(&cfg, &uri, &list_token(&format!("{LISTS}other")));
+    assert!(
+        matches!(f.status_list(&uri, 0, NOW), Availability::Unavailable(ref why) if why.contains("status list"))
+    );
+    let t = status_token(0, &uri);
+    let headers = borrow_headers(&t);
+    let req = Request {
+        method: "GET",
+        path: "/payments/1",
+        headers: &headers,
+    };
+    assert_eq!(
+        decide_cached(&cfg, &req, &f, None, NOW).reason,
+        Reason::StatusUnavailable
+    );
+    // With on_unavailable: allow, the same request passes, marked unchecked.
+    let open = status_config("allow");
+    let f = with_status_list(&open, &uri, b"garbage");
+    let d = decide_cached(&open, &req, &f, None, NOW);
+    assert_eq!(d.reason, Reason::Allowed);
+    assert!(d.status_unchecked);
+}
+
+#[test]
+fn a_token_pointing_at_a_list_not_fetched_yet_is_held() {
+    use scopegate::request::decision::Verdict;
+    let cfg = status_config("deny");
+    let f = scopegate::remote::keyfetch::Fetcher::new(&cfg, 1);
+    let t = status_token(0, &format!("{LISTS}3"));
+    let headers = borrow_headers(&t);
+    let req = Request {
+        method: "GET",
+        path: "/payments/1",
+        headers: &headers,
+    };
+    let d = decide_cached(&cfg, &req, &f, None, NOW);
+    assert!(matches!(d.verdict, Verdict::StatusPending));
+}

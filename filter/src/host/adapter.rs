@@ -29,16 +29,23 @@ pub enum Signal {
     Unregistered,
     /// A token carrying scopes above its identity's ceiling.
     ScopesOverCeiling,
+    /// A token let through without its status list (`on_unavailable: allow`).
+    StatusUnchecked,
 }
 
 impl Signal {
-    pub const ALL: [Signal; 2] = [Signal::Unregistered, Signal::ScopesOverCeiling];
+    pub const ALL: [Signal; 3] = [
+        Signal::Unregistered,
+        Signal::ScopesOverCeiling,
+        Signal::StatusUnchecked,
+    ];
 
     /// The counter's name.
     pub fn metric(self) -> &'static str {
         match self {
             Signal::Unregistered => "scopegate.identities.unregistered",
             Signal::ScopesOverCeiling => "scopegate.identities.scopes_over_ceiling",
+            Signal::StatusUnchecked => "scopegate.revocation.status_unchecked",
         }
     }
 }
@@ -151,6 +158,7 @@ pub fn on_request_headers<H: Host>(
         Verdict::KeysPending { provider } => return Step::Wait(Document::Keys(provider)),
         Verdict::RegistryPending => return Step::Wait(Document::Registry),
         Verdict::RevocationPending => return Step::Wait(Document::Revocation),
+        Verdict::StatusPending => return Step::Wait(Document::StatusList),
         _ => {}
     }
     if as_received && d.is_allowed() && d.rewritten_path.is_some() {
@@ -197,6 +205,10 @@ pub fn unavailable<H: Host>(cfg: &Config, host: &mut H, doc: Document, why: &str
             Reason::RevocationUnavailable,
             format!("the revocation list is not available yet: {why}"),
         ),
+        Document::StatusList => (
+            Reason::StatusUnavailable,
+            format!("the token's status list is not available yet: {why}"),
+        ),
     };
     host.count(reason);
     publish(cfg, host, Property::Decision, "deny");
@@ -217,6 +229,13 @@ fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, 
             host.count_signal(Signal::ScopesOverCeiling)
         }
         _ => {}
+    }
+    if d.status_unchecked {
+        host.count_signal(Signal::StatusUnchecked);
+        host.log(
+            LogLevel::Warn,
+            "a token's status list could not be had; let through unchecked (on_unavailable: allow)",
+        );
     }
     let rule = d
         .rule

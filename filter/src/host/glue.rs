@@ -8,6 +8,7 @@ use crate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step};
 use crate::host::hostcall;
 use crate::identity::cache::TokenCache;
 use crate::identity::validate::{Availability, Document, KeyStore, Keys};
+use crate::jose::statuslist::StatusList;
 use crate::policy::config::{self, Config};
 use crate::policy::registry::Registry;
 use crate::policy::revocation::RevocationList;
@@ -130,9 +131,14 @@ impl Metrics {
             cfg.revocation.as_ref().and_then(|r| r.list.as_ref()),
             Some(config::RevocationSource::Remote(_))
         );
+        let status_lists = cfg
+            .revocation
+            .as_ref()
+            .is_some_and(|r| r.status_list.is_some());
         for (doc, wanted, name) in [
             (Document::Registry, remote_registry, "registry"),
             (Document::Revocation, remote_revocation, "revocation"),
+            (Document::StatusList, status_lists, "status_list"),
         ] {
             if !wanted {
                 continue;
@@ -145,7 +151,7 @@ impl Metrics {
             }
         }
         let cache = counter("scopegate.cache.hit").zip(counter("scopegate.cache.miss"));
-        let signals = if cfg.identities.is_some() {
+        let signals = if cfg.identities.is_some() || cfg.revocation.is_some() {
             Signal::ALL
                 .iter()
                 .filter_map(|s| counter(s.metric()).map(|id| (*s, id)))
@@ -262,6 +268,21 @@ impl KeyStore for Store<'_> {
             Store::InlineOnly => crate::identity::validate::NoRemoteKeys.revocation(),
         }
     }
+
+    fn status_list(&self, uri: &str, provider: usize, now: u64) -> Availability<StatusList> {
+        match self {
+            Store::Hold(f) => f.status_list(uri, provider, now),
+            Store::NoHold(f) => match f.status_list(uri, provider, now) {
+                Availability::Pending => {
+                    Availability::Unavailable("the status list is still being fetched".into())
+                }
+                other => other,
+            },
+            Store::InlineOnly => {
+                crate::identity::validate::NoRemoteKeys.status_list(uri, provider, now)
+            }
+        }
+    }
 }
 
 /// The `timeout_ms` of a fetched document: how long a request may wait for it.
@@ -279,6 +300,11 @@ fn fetch_timeout_ms(cfg: &Config, doc: Document) -> u64 {
             Some(config::RevocationSource::Remote(remote)) => remote.timeout_ms,
             _ => 0,
         },
+        Document::StatusList => cfg
+            .revocation
+            .as_ref()
+            .and_then(|r| r.status_list.as_ref())
+            .map_or(0, |p| p.timeout_ms),
     }
 }
 
@@ -290,6 +316,9 @@ impl Runtime {
             Document::Keys(p) => matches!(store.keys(p), Availability::Ready(_)),
             Document::Registry => matches!(store.registry(), Availability::Ready(_)),
             Document::Revocation => matches!(store.revocation(), Availability::Ready(_)),
+            // Which list is not known here: the request decides again, and
+            // the status list answers unavailable once its fetch has failed.
+            Document::StatusList => true,
         }
     }
 
@@ -305,6 +334,7 @@ impl Runtime {
         let what = |doc: Document| match (doc, &self.loaded) {
             (Document::Registry, _) => "the identity registry".to_string(),
             (Document::Revocation, _) => "the revocation list".to_string(),
+            (Document::StatusList, _) => "a status list".to_string(),
             (Document::Keys(p), Loaded::Ready(c)) => format!(
                 "keys of provider \"{}\"",
                 c.providers.get(p).map_or("?", |x| x.name.as_str())
@@ -438,8 +468,8 @@ impl Root {
             let Runtime { fetcher, store, .. } = &mut *guard;
             if let Some(f) = fetcher.as_mut() {
                 match result {
-                    Ok(call) => f.started(r.doc, call, now),
-                    Err(why) => events.extend(f.refused(r.doc, now, &why, store.as_mut())),
+                    Ok(call) => f.started(r.slot, call, now),
+                    Err(why) => events.extend(f.refused(r.slot, now, &why, store.as_mut())),
                 }
             }
         }

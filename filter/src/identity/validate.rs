@@ -3,6 +3,7 @@
 //! audience, key selection, and only then the signature).
 
 use crate::jose::jwks::KeySet;
+use crate::jose::statuslist::{self, Reference, StatusList};
 use crate::jose::token::{self, Claims};
 use crate::policy::config::{Config, KeySource, Provider};
 use crate::policy::registry::Registry;
@@ -34,6 +35,12 @@ pub trait KeyStore {
             "a revocation list fetched from a uri is not available here".into(),
         )
     }
+
+    /// The status list at `uri`, verified with `provider`'s keys; asking
+    /// for one not fetched yet starts its fetch.
+    fn status_list(&self, _uri: &str, _provider: usize, _now: u64) -> Availability<StatusList> {
+        Availability::Unavailable("status lists are not fetched here".into())
+    }
 }
 
 /// A document fetched at run time, by what it is for.
@@ -43,6 +50,8 @@ pub enum Document {
     Keys(usize),
     Registry,
     Revocation,
+    /// Any of the status lists tokens point at.
+    StatusList,
 }
 
 /// Whether a fetched document can be used now.
@@ -79,6 +88,8 @@ pub struct Identity {
     pub exp: u64,
     /// Checked against revocation cut-offs (`issued_before`).
     pub iat: Option<u64>,
+    /// The token's entry in a Token Status List, when it names one.
+    pub status: Option<Reference>,
     /// (claim, header value) for the configured identity claims present in the token.
     pub claims: Vec<(String, String)>,
 }
@@ -375,6 +386,11 @@ fn identity(cfg: &Config, index: usize, p: &Provider, c: &Claims) -> Result<Iden
         }
         Some((name, _)) => return Err(format!("claim `{name}` (client id) must be a string")),
     };
+    let status = match c.all.get("status") {
+        None => None,
+        Some(s) => statuslist::referenced(&serde_json::json!({ "status": s }))
+            .map_err(|e| e.to_string())?,
+    };
     let mut claims = Vec::new();
     for (claim, _) in &cfg.identity_headers.claims {
         let value = match c.all.get(claim) {
@@ -398,6 +414,7 @@ fn identity(cfg: &Config, index: usize, p: &Provider, c: &Claims) -> Result<Iden
         jti: c.jti.clone(),
         exp: c.exp.unwrap_or_default(),
         iat: c.iat,
+        status,
         claims,
     })
 }

@@ -1039,7 +1039,7 @@ fn read_inline_jwks(
 }
 
 /// Splits `http(s)://authority/path?query` into authority and path-with-query.
-fn split_uri(uri: &str) -> Option<(String, String)> {
+pub fn split_uri(uri: &str) -> Option<(String, String)> {
     let rest = uri
         .strip_prefix("https://")
         .or_else(|| uri.strip_prefix("http://"))?;
@@ -1293,13 +1293,9 @@ fn read_revocation(cx: &mut Cx, v: &Value, path: &str, providers: &[&str]) -> Op
     let list = f
         .get("list")
         .and_then(|(v, p)| read_revocation_source(cx, v, &p, providers));
-    let status_list = f.get("status_list").and_then(|(v, p)| {
-        let policy = read_status_list_policy(cx, v, &p);
-        // Refused until the filter enforces it: accepting it would promise a check
-        // that does not happen.
-        cx.err(&p, "status lists are not enforced by this build yet");
-        policy
-    });
+    let status_list = f
+        .get("status_list")
+        .and_then(|(v, p)| read_status_list_policy(cx, v, &p));
     f.finish(cx);
     Some(Revocation { list, status_list })
 }

@@ -13,12 +13,16 @@
 
 use crate::identity::validate::{Availability, Document, KeyStore, Keys};
 use crate::jose::jwks::{self, KeySet};
+use crate::jose::statuslist::{self, StatusList};
+use crate::policy::config::StatusListPolicy;
 use crate::policy::config::{
     self, Config, KeySource, RegistrySource, RemoteDocument, RevocationSource,
 };
 use crate::policy::registry::Registry;
 use crate::policy::revocation::RevocationList;
+use crate::vocab::alg::AlgSet;
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -120,6 +124,8 @@ impl Record {
 /// An HTTP call the host should make.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchRequest {
+    /// Which of the fetcher's documents: give it back to `started`/`refused`.
+    pub slot: usize,
     pub doc: Document,
     pub cluster: String,
     pub authority: String,
@@ -170,6 +176,15 @@ enum Held {
     Keys(Rc<KeySet>),
     Registry(Rc<Registry>),
     Revocation(Rc<RevocationList>),
+    Status(Rc<StatusList>),
+}
+
+/// Each provider's keys, algorithms and skew, and the time, for verifying a
+/// fetched status list.
+struct Verifying {
+    keys: Vec<Option<Rc<KeySet>>>,
+    checks: Vec<(AlgSet, u64)>,
+    now_s: u64,
 }
 
 #[derive(Debug)]
@@ -188,7 +203,13 @@ struct Slot {
     in_flight: Option<(u32, u64)>,
     kid_miss: bool,
     last_error: Option<String>,
+    /// Status lists: the provider whose keys sign it (the first token's).
+    provider: usize,
 }
+
+/// Status lists followed at once, at most: tokens choose the uri, so an
+/// attacker must not be able to make the gateway track arbitrarily many.
+pub const MAX_STATUS_LISTS: usize = 64;
 
 /// Fetch state of every document fetched from a URI.
 #[derive(Debug)]
@@ -197,6 +218,13 @@ pub struct Fetcher {
     worker: u64,
     /// Provider names, which a registry document refers to.
     providers: Vec<String>,
+    /// What verifies a status list: each provider's inline keys (remote ones
+    /// are in `slots`), allowed algorithms and clock skew.
+    inline_keys: Vec<Option<Rc<KeySet>>>,
+    checks: Vec<(AlgSet, u64)>,
+    status: Option<StatusListPolicy>,
+    /// Status lists asked for by requests since the last tick.
+    wanted: RefCell<Vec<(String, usize)>>,
 }
 
 fn kind(doc: Document) -> &'static str {
@@ -204,6 +232,7 @@ fn kind(doc: Document) -> &'static str {
         Document::Keys(_) => "jwks",
         Document::Registry => "registry",
         Document::Revocation => "revocation",
+        Document::StatusList => "statuslist",
     }
 }
 
@@ -228,6 +257,7 @@ fn slot(doc: Document, remote: &RemoteDocument) -> Slot {
         in_flight: None,
         kid_miss: false,
         last_error: None,
+        provider: 0,
     }
 }
 
@@ -255,11 +285,72 @@ impl Fetcher {
             slots,
             worker: worker.max(1),
             providers: cfg.providers.iter().map(|p| p.name.clone()).collect(),
+            inline_keys: cfg
+                .providers
+                .iter()
+                .map(|p| match &p.keys {
+                    KeySource::Inline(k) => Some(Rc::clone(k)),
+                    KeySource::Remote(_) => None,
+                })
+                .collect(),
+            checks: cfg
+                .providers
+                .iter()
+                .map(|p| (p.algorithms, p.clock_skew_s))
+                .collect(),
+            status: cfg.revocation.as_ref().and_then(|r| r.status_list.clone()),
+            wanted: RefCell::new(Vec::new()),
         }
     }
 
     pub fn has_remote(&self) -> bool {
-        !self.slots.is_empty()
+        !self.slots.is_empty() || self.status.is_some()
+    }
+
+    /// Slots for the status lists requests asked for, within the bound.
+    fn add_wanted(&mut self) {
+        let Some(policy) = &self.status else {
+            return;
+        };
+        for (uri, provider) in self.wanted.borrow_mut().drain(..) {
+            let known = self
+                .slots
+                .iter()
+                .any(|s| s.doc == Document::StatusList && s.remote.uri == uri);
+            let count = self
+                .slots
+                .iter()
+                .filter(|s| s.doc == Document::StatusList)
+                .count();
+            if known || count >= MAX_STATUS_LISTS {
+                continue;
+            }
+            let Some((authority, path)) = config::split_uri(&uri) else {
+                continue;
+            };
+            let remote = RemoteDocument {
+                cluster: policy.cluster.clone().unwrap_or_else(|| authority.clone()),
+                uri,
+                authority,
+                path,
+                refresh_interval_s: policy.max_cache_s,
+                timeout_ms: policy.timeout_ms,
+            };
+            let mut s = slot(Document::StatusList, &remote);
+            s.provider = provider;
+            self.slots.push(s);
+        }
+    }
+
+    /// The keys that verify a status list signed by `provider`.
+    fn provider_keys(&self, provider: usize) -> Option<Rc<KeySet>> {
+        if let Some(Some(k)) = self.inline_keys.get(provider) {
+            return Some(Rc::clone(k));
+        }
+        match self.slot(Document::Keys(provider))?.held.as_ref()? {
+            Held::Keys(k) => Some(Rc::clone(k)),
+            _ => None,
+        }
     }
 
     fn slot_mut(&mut self, doc: Document) -> Option<&mut Slot> {
@@ -277,11 +368,13 @@ impl Fetcher {
         now: u64,
         store: &mut dyn SharedStore,
     ) -> (Vec<FetchRequest>, Vec<Event>) {
+        self.add_wanted();
         let mut requests = Vec::new();
         let mut events = Vec::new();
         let worker = self.worker;
         let names: Vec<&str> = self.providers.iter().map(String::as_str).collect();
-        for slot in &mut self.slots {
+        let ctx = self.verifying(now);
+        for (index, slot) in self.slots.iter_mut().enumerate() {
             let key = record_key(slot.doc, &slot.remote.uri);
             let Some((mut rec, cas)) = read_or_create(store, &key) else {
                 continue;
@@ -290,7 +383,7 @@ impl Fetcher {
                 slot.seen_seq = rec.seq;
                 if let Some((held, summary, _)) = store
                     .get(&doc_key(slot.doc, &slot.remote.uri))
-                    .and_then(|(doc, _)| accept(slot.doc, &doc, &names).ok())
+                    .and_then(|(doc, _)| accept(slot, &doc, &names, &ctx).ok())
                 {
                     events.push(Event::Adopted {
                         doc: slot.doc,
@@ -346,6 +439,7 @@ impl Fetcher {
                     .saturating_add(LOST_CALL_GRACE_MS);
                 if store.set(&key, &rec.encode(), cas) {
                     requests.push(FetchRequest {
+                        slot: index,
                         doc: slot.doc,
                         cluster: slot.remote.cluster.clone(),
                         authority: slot.remote.authority.clone(),
@@ -380,9 +474,9 @@ impl Fetcher {
         }
     }
 
-    /// The host accepted the call for `doc` with this call id.
-    pub fn started(&mut self, doc: Document, call: u32, now: u64) {
-        if let Some(slot) = self.slot_mut(doc) {
+    /// The host accepted the call of `FetchRequest::slot` with this call id.
+    pub fn started(&mut self, slot: usize, call: u32, now: u64) {
+        if let Some(slot) = self.slots.get_mut(slot) {
             slot.in_flight = Some((call, now.saturating_add(slot.remote.timeout_ms)));
         }
     }
@@ -390,13 +484,13 @@ impl Fetcher {
     /// The host refused to make the call (e.g. an unknown cluster).
     pub fn refused(
         &mut self,
-        doc: Document,
+        slot: usize,
         now: u64,
         why: &str,
         store: &mut dyn SharedStore,
     ) -> Option<Event> {
         let worker = self.worker;
-        let slot = self.slot_mut(doc)?;
+        let slot = self.slots.get_mut(slot)?;
         slot.in_flight = None;
         Some(fail(
             slot,
@@ -417,6 +511,7 @@ impl Fetcher {
     ) -> Option<Event> {
         let worker = self.worker;
         let names: Vec<&str> = self.providers.iter().map(String::as_str).collect();
+        let ctx = self.verifying(now);
         let slot = self
             .slots
             .iter_mut()
@@ -424,7 +519,7 @@ impl Fetcher {
         slot.in_flight = None;
         let outcome = match r.status {
             None => Err("no response (timeout, refused or reset connection)".to_string()),
-            Some(200) => accept(slot.doc, r.body, &names).map(Some),
+            Some(200) => accept(slot, r.body, &names, &ctx).map(Some),
             Some(304) if slot.held.is_some() => Ok(None),
             Some(304) => Err("HTTP 304 for a document this worker does not have".to_string()),
             // Envoy answers its own timeout as a 504 with this body.
@@ -438,7 +533,15 @@ impl Fetcher {
             Err(why) => return Some(fail(slot, worker, now, why, store)),
             Ok(fresh) => fresh,
         };
-        let interval = refresh_ms(slot.remote.refresh_interval_s, r.cache_control);
+        let interval = match &fresh {
+            // A status list says how long it may be cached (`ttl`), capped by max_cache_s.
+            Some((Held::Status(list), _, _)) => list
+                .ttl
+                .unwrap_or(slot.remote.refresh_interval_s)
+                .clamp(1, slot.remote.refresh_interval_s.max(1))
+                .saturating_mul(1000),
+            _ => refresh_ms(slot.remote.refresh_interval_s, r.cache_control),
+        };
         let key = record_key(slot.doc, &slot.remote.uri);
         if fresh.is_some() {
             store.set(&doc_key(slot.doc, &slot.remote.uri), r.body, None);
@@ -484,9 +587,28 @@ impl Fetcher {
         }
     }
 
-    /// Changes whenever requests waiting on this document should decide again.
+    /// Changes whenever requests waiting on this document should decide again
+    /// (for status lists: on any change of any of them).
     pub fn generation(&self, doc: Document) -> u64 {
-        self.slot(doc).map_or(0, |s| s.generation)
+        match doc {
+            Document::StatusList => self
+                .slots
+                .iter()
+                .filter(|s| s.doc == Document::StatusList)
+                .fold(0u64, |acc, s| acc.wrapping_add(s.generation)),
+            _ => self.slot(doc).map_or(0, |s| s.generation),
+        }
+    }
+
+    /// What `accept` needs to verify status lists, now.
+    fn verifying(&self, now_ms: u64) -> Verifying {
+        Verifying {
+            keys: (0..self.checks.len())
+                .map(|p| self.provider_keys(p))
+                .collect(),
+            checks: self.checks.clone(),
+            now_s: now_ms / 1000,
+        }
     }
 
     /// Why a document is missing, if it is and no fetch is pending.
@@ -542,6 +664,49 @@ impl KeyStore for Fetcher {
             _ => None,
         })
     }
+
+    fn status_list(&self, uri: &str, provider: usize, now: u64) -> Availability<StatusList> {
+        let Some(s) = self
+            .slots
+            .iter()
+            .find(|s| s.doc == Document::StatusList && s.remote.uri == uri)
+        else {
+            if self.status.is_none() {
+                return Availability::Unavailable("no status_list policy is configured".into());
+            }
+            let count = self
+                .slots
+                .iter()
+                .filter(|s| s.doc == Document::StatusList)
+                .count();
+            let mut wanted = self.wanted.borrow_mut();
+            if count + wanted.len() >= MAX_STATUS_LISTS {
+                return Availability::Unavailable(format!(
+                    "already following {MAX_STATUS_LISTS} status lists"
+                ));
+            }
+            if !wanted.iter().any(|(u, _)| u == uri) {
+                wanted.push((uri.to_string(), provider));
+            }
+            return Availability::Pending;
+        };
+        let skew = self.checks.get(s.provider).map_or(0, |c| c.1);
+        // The last good list stays in force until its own `exp`, not beyond.
+        let current = match &s.held {
+            Some(Held::Status(l)) if l.exp.is_none_or(|e| now <= e.saturating_add(skew)) => {
+                Some(Rc::clone(l))
+            }
+            _ => None,
+        };
+        match (current, &s.last_error) {
+            (Some(l), _) => Availability::Ready(l),
+            (None, Some(why)) if s.in_flight.is_none() => Availability::Unavailable(why.clone()),
+            (None, _) if s.held.is_some() && s.in_flight.is_none() => {
+                Availability::Unavailable("the status list has expired".into())
+            }
+            (None, _) => Availability::Pending,
+        }
+    }
 }
 
 /// The record and its CAS token. A store cannot compare-and-swap on absence,
@@ -590,11 +755,32 @@ fn fail(slot: &mut Slot, worker: u64, now: u64, why: String, store: &mut dyn Sha
 /// Set with at least one usable key, or a registry whose every entry passes
 /// the configuration's checks. Otherwise the last good document stays.
 fn accept(
-    doc: Document,
+    slot: &Slot,
     body: &[u8],
     providers: &[&str],
+    ctx: &Verifying,
 ) -> Result<(Held, String, Vec<String>), String> {
-    match doc {
+    match slot.doc {
+        Document::StatusList => {
+            let p = slot.provider;
+            let keys =
+                ctx.keys.get(p).cloned().flatten().ok_or_else(|| {
+                    "the provider's keys are not available to verify it".to_string()
+                })?;
+            let (algorithms, skew) = ctx.checks.get(p).copied().unwrap_or_default();
+            let list = statuslist::parse_token(
+                body,
+                &slot.remote.uri,
+                &keys,
+                algorithms,
+                ctx.now_s,
+                skew,
+                &statuslist::Limits::default(),
+            )
+            .map_err(|e| format!("not a valid status list token: {e}"))?;
+            let summary = format!("{} entries of {} bit(s)", list.len(), list.bits);
+            Ok((Held::Status(Rc::new(list)), summary, Vec::new()))
+        }
         Document::Keys(_) => accept_keys(body).map(|(set, skipped)| {
             (
                 Held::Keys(Rc::new(set.0)),

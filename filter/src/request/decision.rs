@@ -3,9 +3,10 @@
 
 use crate::identity::cache::{self, TokenCache};
 use crate::identity::validate::{Availability, Failure, Identity, KeyStore};
+use crate::jose::statuslist::{self, Reference};
 use crate::policy::config::{
-    Access, Config, DefaultAction, RegistrySource, Requirements, RevocationSource, TokenSource,
-    Unregistered,
+    Access, Config, DefaultAction, OnUnavailable, RegistrySource, Requirements, RevocationSource,
+    StatusListPolicy, TokenSource, Unregistered,
 };
 use crate::policy::path;
 use crate::policy::registry::{Registry, Status};
@@ -54,6 +55,8 @@ pub enum Verdict {
     RegistryPending,
     /// The revocation list is being fetched: hold the request and decide again.
     RevocationPending,
+    /// The token's status list is being fetched: hold the request and decide again.
+    StatusPending,
 }
 
 /// Where the token was found, so it can be removed when not forwarded.
@@ -83,6 +86,9 @@ pub struct Decision {
     pub required_scopes: Option<String>,
     /// What the identity registry says of a verified caller, when one is configured.
     pub registration: Option<Registration>,
+    /// The token's status list could not be had and `on_unavailable: allow`
+    /// let it through unchecked.
+    pub status_unchecked: bool,
 }
 
 /// The registry's view of a verified caller.
@@ -110,6 +116,7 @@ impl Decision {
             token_location: None,
             required_scopes: None,
             registration: None,
+            status_unchecked: false,
         }
     }
 
@@ -231,7 +238,7 @@ pub fn decide_cached(
     d.provider = Some(identity.provider);
     // A revoked token is dead whatever the registry or the rules say; checked
     // on every request, so a cached verification never outlives a revocation.
-    match revocation_check(cfg, store, &identity) {
+    match revocation_check(cfg, store, &identity, now) {
         Ok(()) => {}
         Err(RevocationOutcome::Pending) => {
             d.identity = Some(identity);
@@ -239,6 +246,13 @@ pub fn decide_cached(
             d.verdict = Verdict::RevocationPending;
             return d;
         }
+        Err(RevocationOutcome::StatusPending) => {
+            d.identity = Some(identity);
+            d.reason = Reason::StatusUnavailable;
+            d.verdict = Verdict::StatusPending;
+            return d;
+        }
+        Err(RevocationOutcome::Unchecked) => d.status_unchecked = true,
         Err(RevocationOutcome::Denied(reason, message)) => {
             d.identity = Some(identity);
             return d.deny(reason, message);
@@ -304,6 +318,9 @@ pub fn decide_cached(
 
 enum RevocationOutcome {
     Pending,
+    StatusPending,
+    /// No status list could be had; `on_unavailable: allow` lets it through.
+    Unchecked,
     Denied(Reason, String),
 }
 
@@ -311,8 +328,86 @@ fn revocation_check(
     cfg: &Config,
     store: &dyn KeyStore,
     id: &Identity,
+    now: u64,
 ) -> Result<(), RevocationOutcome> {
-    let Some(source) = cfg.revocation.as_ref().and_then(|r| r.list.as_ref()) else {
+    let Some(revocation) = &cfg.revocation else {
+        return Ok(());
+    };
+    list_check(revocation.list.as_ref(), store, id)?;
+    match (&revocation.status_list, &id.status) {
+        (Some(policy), Some(reference)) => status_check(policy, reference, store, id, now),
+        _ => Ok(()),
+    }
+}
+
+/// The token's entry in the Token Status List it points at.
+fn status_check(
+    policy: &StatusListPolicy,
+    reference: &Reference,
+    store: &dyn KeyStore,
+    id: &Identity,
+    now: u64,
+) -> Result<(), RevocationOutcome> {
+    // The uri comes from the token: never fetched outside what the operator allows.
+    if !policy
+        .uri_prefixes
+        .iter()
+        .any(|p| reference.uri.starts_with(p.as_str()))
+    {
+        return Err(RevocationOutcome::Denied(
+            Reason::StatusUnverifiable,
+            format!(
+                "the token's status list {} is outside the allowed uri_prefixes",
+                clip(&reference.uri, 120)
+            ),
+        ));
+    }
+    let list = match store.status_list(&reference.uri, id.provider, now) {
+        Availability::Ready(l) => l,
+        Availability::Pending => return Err(RevocationOutcome::StatusPending),
+        Availability::Unavailable(why) => {
+            return match policy.on_unavailable {
+                OnUnavailable::Allow => Err(RevocationOutcome::Unchecked),
+                OnUnavailable::Deny => Err(RevocationOutcome::Denied(
+                    Reason::StatusUnavailable,
+                    format!(
+                        "the status list {} is not available: {why}",
+                        clip(&reference.uri, 120)
+                    ),
+                )),
+            }
+        }
+    };
+    let at = format!("index {} of {}", reference.idx, clip(&reference.uri, 120));
+    match list.status(reference.idx) {
+        Some(statuslist::VALID) => Ok(()),
+        Some(statuslist::SUSPENDED) => Err(RevocationOutcome::Denied(
+            Reason::TokenSuspended,
+            format!("the token's status list says SUSPENDED ({at})"),
+        )),
+        Some(statuslist::INVALID) => Err(RevocationOutcome::Denied(
+            Reason::TokenRevoked,
+            format!("the token's status list says INVALID ({at})"),
+        )),
+        Some(other) => Err(RevocationOutcome::Denied(
+            Reason::TokenRevoked,
+            format!(
+                "the token's status list gives status 0x{other:02x}, which is not accepted ({at})"
+            ),
+        )),
+        None => Err(RevocationOutcome::Denied(
+            Reason::TokenRevoked,
+            format!("the token's status list has no {at}"),
+        )),
+    }
+}
+
+fn list_check(
+    source: Option<&RevocationSource>,
+    store: &dyn KeyStore,
+    id: &Identity,
+) -> Result<(), RevocationOutcome> {
+    let Some(source) = source else {
         return Ok(());
     };
     let fetched;

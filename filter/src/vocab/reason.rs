@@ -42,6 +42,12 @@ pub enum Reason {
     TokenRevoked,
     /// The fetched revocation list could not be obtained in time.
     RevocationUnavailable,
+    /// The token's status list says SUSPENDED.
+    TokenSuspended,
+    /// The token points at a status list outside the allowed `uri_prefixes`.
+    StatusUnverifiable,
+    /// The token's status list could not be obtained (`on_unavailable: deny`).
+    StatusUnavailable,
     /// The filter could not apply its configuration (Kong keeps the worker alive
     /// and answers fail-closed instead of refusing the update).
     ConfigInvalid,
@@ -50,7 +56,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 32] = [
         Reason::Allowed,
         Reason::PublicRoute,
         Reason::TokenMissing,
@@ -78,6 +84,9 @@ impl Reason {
         Reason::RegistryUnavailable,
         Reason::TokenRevoked,
         Reason::RevocationUnavailable,
+        Reason::TokenSuspended,
+        Reason::StatusUnverifiable,
+        Reason::StatusUnavailable,
         Reason::ConfigInvalid,
         Reason::InternalError,
     ];
@@ -111,6 +120,9 @@ impl Reason {
             Reason::RegistryUnavailable => "registry_unavailable",
             Reason::TokenRevoked => "token_revoked",
             Reason::RevocationUnavailable => "revocation_unavailable",
+            Reason::TokenSuspended => "token_suspended",
+            Reason::StatusUnverifiable => "status_unverifiable",
+            Reason::StatusUnavailable => "status_unavailable",
             Reason::ConfigInvalid => "config_invalid",
             Reason::InternalError => "internal_error",
         }
@@ -139,7 +151,9 @@ impl Reason {
             | Reason::ClaimMissing
             | Reason::IdentityDisabled
             | Reason::IdentityExpired
-            | Reason::TokenRevoked => DenialClass::InvalidToken,
+            | Reason::TokenRevoked
+            | Reason::TokenSuspended
+            | Reason::StatusUnverifiable => DenialClass::InvalidToken,
             Reason::InsufficientScope | Reason::ScopeOverCeiling => DenialClass::InsufficientScope,
             Reason::ClientNotAllowed
             | Reason::ProviderNotAllowed
@@ -147,7 +161,8 @@ impl Reason {
             | Reason::IdentityUnregistered => DenialClass::Forbidden,
             Reason::JwksUnavailable
             | Reason::RegistryUnavailable
-            | Reason::RevocationUnavailable => DenialClass::Unavailable,
+            | Reason::RevocationUnavailable
+            | Reason::StatusUnavailable => DenialClass::Unavailable,
             Reason::ConfigInvalid | Reason::InternalError => DenialClass::Internal,
         }
     }
@@ -185,6 +200,9 @@ impl Reason {
             Reason::RegistryUnavailable => "the identity registry is temporarily unavailable",
             Reason::TokenRevoked => "the token has been revoked",
             Reason::RevocationUnavailable => "the revocation list is temporarily unavailable",
+            Reason::TokenSuspended => "the token is suspended",
+            Reason::StatusUnverifiable => "the token's status cannot be verified",
+            Reason::StatusUnavailable => "the token's status is temporarily unavailable",
             Reason::ConfigInvalid => "the gateway's authorization configuration is invalid",
             Reason::InternalError => "internal error",
         }
