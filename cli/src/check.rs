@@ -6,6 +6,7 @@ use crate::document::{self, InputError};
 use crate::help::USAGE;
 use crate::lint;
 use crate::registry;
+use crate::revocation;
 use crate::sources::{self, Body, Findings};
 use scopegate::policy::config::{self, Config, RegistrySource};
 use serde_json::Value;
@@ -52,17 +53,23 @@ pub fn findings(file: &str) -> Result<(String, Findings), (String, u8)> {
 }
 
 pub fn run(argv: &[String]) -> Result<ExitCode, String> {
-    let args = Args::parse(argv, &["registry"], &[])?;
+    let args = Args::parse(argv, &["registry", "revocation"], &[])?;
     if args.positional.is_empty() {
         return Err(format!("check-config takes at least one FILE\n{USAGE}"));
     }
     let registry_file = args.one("registry")?;
-    if registry_file == Some("-") && args.positional.iter().any(|f| f == "-") {
+    let revocation_file = args.one("revocation")?;
+    let stdin_readers = usize::from(args.positional.iter().any(|f| f == "-"))
+        + usize::from(registry_file == Some("-"))
+        + usize::from(revocation_file == Some("-"));
+    if stdin_readers > 1 {
         return Err(
-            "standard input (`-`) can be read once: give FILE or --registry as a path".into(),
+            "standard input (`-`) can be read once: give FILE, --registry or --revocation as a path"
+                .into(),
         );
     }
     let registry_doc = registry_file.map(registry::read).transpose()?;
+    let revocation_doc = revocation_file.map(revocation::read).transpose()?;
     let several_files = args.positional.len() > 1;
     let mut worst = 0u8;
     for file in &args.positional {
@@ -106,6 +113,17 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
                             cfg.providers.iter().map(|p| p.name.as_str()).collect();
                         worst = worst.max(check_registry(&prefix, reg, &names));
                     }
+                    if let Some(rev) = &revocation_doc {
+                        if let Some(why) = revocation::unused(&cfg) {
+                            eprintln!(
+                                "warning: {prefix}{}: {why}: this document would not be used",
+                                rev.name
+                            );
+                        }
+                        let names: Vec<&str> =
+                            cfg.providers.iter().map(|p| p.name.as_str()).collect();
+                        worst = worst.max(check_revocation(&prefix, rev, &names));
+                    }
                 }
                 Err(faults) => {
                     for fault in faults {
@@ -118,6 +136,11 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
                         let names = registry::provider_names_in(&doc);
                         let names: Vec<&str> = names.iter().map(String::as_str).collect();
                         check_registry(&prefix, reg, &names);
+                    }
+                    if let (Some(rev), Some(doc)) = (&revocation_doc, document_of(&f.body)) {
+                        let names = registry::provider_names_in(&doc);
+                        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                        check_revocation(&prefix, rev, &names);
                     }
                 }
             }
@@ -146,6 +169,28 @@ fn check_registry(prefix: &str, reg: &registry::Document, providers: &[&str]) ->
     };
     for fault in faults {
         println!("{prefix}{}: {fault}", reg.name);
+    }
+    1
+}
+
+/// Prints the revocation list document's verdict for one configuration, as
+/// `check_registry` does; returns the exit code it calls for.
+fn check_revocation(prefix: &str, rev: &registry::Document, providers: &[&str]) -> u8 {
+    let faults = match &rev.value {
+        Err(message) => {
+            println!("{prefix}{message}");
+            return 1;
+        }
+        Ok(value) => match revocation::validate(value, providers) {
+            Ok(_) => {
+                println!("{prefix}{}: ok", rev.name);
+                return 0;
+            }
+            Err(faults) => faults,
+        },
+    };
+    for fault in faults {
+        println!("{prefix}{}: {fault}", rev.name);
     }
     1
 }

@@ -4,10 +4,13 @@
 use crate::args::Args;
 use crate::check::{findings, validate};
 use crate::sources::{Found, Location};
+use crate::statuslist::StatusLists;
 use scopegate::identity::validate::{Availability, KeyStore, Keys};
 use scopegate::jose::jwks::{self, KeySet};
-use scopegate::policy::config::{Config, Mode, RegistrySource};
+use scopegate::jose::statuslist::StatusList;
+use scopegate::policy::config::{Config, Mode, RegistrySource, RevocationSource};
 use scopegate::policy::registry::Registry;
+use scopegate::policy::revocation::RevocationList;
 use scopegate::request::decision::{self, decide, Decision, Registration, Request, Verdict};
 use scopegate::request::headers;
 use scopegate::request::response::{self, LocalResponse};
@@ -18,10 +21,14 @@ use std::rc::Rc;
 
 /// The documents the filter fetches, given on the command line instead:
 /// key sets of providers whose keys come from a URI (`--jwks`), and the
-/// identity registry when it comes from a URI (`--registry`).
+/// identity registry when it comes from a URI (`--registry`), and the
+/// revocation list when it comes from a URI (`--revocation`), and the
+/// Token Status Lists tokens point at (`--status-list`).
 struct FileKeys {
     keys: HashMap<usize, Rc<KeySet>>,
     registry: Option<Rc<Registry>>,
+    revocation: Option<Rc<RevocationList>>,
+    status_lists: StatusLists,
 }
 
 impl KeyStore for FileKeys {
@@ -42,6 +49,59 @@ impl KeyStore for FileKeys {
             ),
         }
     }
+
+    /// Without `--revocation`, the filter's decision before the list has
+    /// arrived (and after its fetch has given up): 503 revocation_unavailable.
+    fn revocation(&self) -> Availability<RevocationList> {
+        match &self.revocation {
+            Some(l) => Availability::Ready(Rc::clone(l)),
+            None => Availability::Unavailable(
+                "not fetched yet (give the revocation list document with --revocation FILE)".into(),
+            ),
+        }
+    }
+
+    /// The status list token `--status-list URI=FILE` gives for `uri`,
+    /// verified as the filter verifies a fetched one; without it, or when it
+    /// fails verification, the filter's decision when the list cannot be
+    /// had (`on_unavailable`: 503 status_unavailable, or let through).
+    fn status_list(&self, uri: &str, provider: usize, now: u64) -> Availability<StatusList> {
+        self.status_lists.get(uri, provider, now, &self.keys)
+    }
+}
+
+/// The list `--revocation FILE` gives, for a configuration whose revocation
+/// list is fetched from a `uri`; any other configuration makes it a usage error.
+fn revocation_flag(cfg: &Config, file: &str) -> Result<Rc<RevocationList>, String> {
+    match cfg.revocation.as_ref().and_then(|r| r.list.as_ref()) {
+        None => {
+            return Err(format!(
+                "--revocation {file}: the configuration has no revocation list (`revocation.list`), so there is nothing for the document to stand in for"
+            ))
+        }
+        Some(RevocationSource::Inline(_)) => {
+            return Err(format!(
+                "--revocation {file}: the configuration's revocation list is inline (`revocation.list.inline`); --revocation only stands in for a list fetched from a `uri`"
+            ))
+        }
+        Some(RevocationSource::Remote(_)) => {}
+    }
+    let doc = crate::revocation::read(file)?;
+    let value = doc.value?;
+    let names: Vec<&str> = cfg.providers.iter().map(|p| p.name.as_str()).collect();
+    crate::revocation::validate(&value, &names)
+        .map(Rc::new)
+        .map_err(|faults| {
+            format!(
+                "revocation list {} has faults:\n{}",
+                doc.name,
+                faults
+                    .iter()
+                    .map(|f| format!("{}: {f}", doc.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
 }
 
 /// The registry `--registry FILE` gives, for a configuration whose registry
@@ -134,7 +194,17 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
     let args = Args::parse(
         argv,
         &[
-            "config", "select", "method", "path", "token", "header", "now", "jwks", "registry",
+            "config",
+            "select",
+            "method",
+            "path",
+            "token",
+            "header",
+            "now",
+            "jwks",
+            "registry",
+            "revocation",
+            "status-list",
         ],
         &[],
     )?;
@@ -145,9 +215,14 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
         ));
     }
     let file = args.required("config")?;
-    if file == "-" && args.one("registry")? == Some("-") {
+    let stdin_readers = [Some(file), args.one("registry")?, args.one("revocation")?]
+        .iter()
+        .filter(|f| **f == Some("-"))
+        .count();
+    if stdin_readers > 1 {
         return Err(
-            "standard input (`-`) can be read once: give --config or --registry as a path".into(),
+            "standard input (`-`) can be read once: give --config, --registry or --revocation as a path"
+                .into(),
         );
     }
     let (found, cfg) = load(file, args.one("select")?)?;
@@ -155,6 +230,11 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
         .one("registry")?
         .map(|r| registry_flag(&cfg, r))
         .transpose()?;
+    let revocation = args
+        .one("revocation")?
+        .map(|r| revocation_flag(&cfg, r))
+        .transpose()?;
+    let status_lists = StatusLists::from_flags(&cfg, args.all("status-list"))?;
     let method = args.required("method")?;
     let path = args.required("path")?;
     let now = crate::commands::now_flag(&args)?;
@@ -195,6 +275,8 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
     let store = FileKeys {
         keys: store,
         registry,
+        revocation,
+        status_lists,
     };
     let d = decide(&cfg, &req, &store, now);
     let mut out = verdict_json(&cfg, &req, &d);

@@ -4,10 +4,11 @@
 use scopegate::vocab::alg::Alg;
 
 pub const USAGE: &str = "usage:
-  scopegate check-config [--registry FILE] FILE...
+  scopegate check-config [--registry FILE] [--revocation FILE] FILE...
   scopegate explain --config FILE [--select WHERE] --method M --path P [--token T]
                     [--header 'Name: value']... [--now UNIX_SECONDS] [--jwks PROVIDER=FILE]...
-                    [--registry FILE]
+                    [--registry FILE] [--revocation FILE]
+                    [--status-list URI=FILE]...
   scopegate schema [--registry]
   scopegate token --key FILE [--alg ALG] [--kid KID] [--iss ISS] [--sub SUB] [--aud AUD]...
                   [--scope 'a b'] [--client-id ID] [--ttl SECONDS] [--now UNIX_SECONDS]
@@ -27,7 +28,8 @@ const FILES: &str =
   starts with `{`, is read as JSON; anything else as YAML. A member given twice
   in one object is refused.";
 
-pub const CHECK_CONFIG: &str = "usage: scopegate check-config [--registry FILE] FILE...
+pub const CHECK_CONFIG: &str =
+    "usage: scopegate check-config [--registry FILE] [--revocation FILE] FILE...
 
 Validates every Scopegate configuration found in each FILE with the filter's
 own code: the same checks and messages as the filter when it is configured.
@@ -45,17 +47,25 @@ Options:
                        line `REG: ok`, or one per fault, `REG: /pointer: message`
                        (REG: the document's FILE; prefixed like the
                        configuration's lines). Default: none
+  --revocation FILE    also validate a revocation list document, as a revocation
+                       `uri` serves it ({\"tokens\": [...], \"clients\": [...],
+                       \"subjects\": [...]}, JSON or YAML), with the filter's own
+                       checks, against each configuration's provider names:
+                       `REV: ok`, or one line per fault, `REV: /pointer: message`,
+                       like --registry. Default: none
 
 Warnings (stderr; they do not change the exit code): rules that an earlier rule
 always matches first, so they can never match; fetched key sets (`jwks.uri`)
 without `cluster` (the default upstream is the URI's authority); a --registry
-document given for a configuration whose registry is inline or absent (it would
-not be used).
+document given for a configuration whose registry is inline or absent, or a
+--revocation document for one whose revocation list is inline or absent (it
+would not be used).
 
-Exit: 0 every configuration (and the --registry document) is valid; 1 a
-configuration or the --registry document has faults, a configuration is missing
-where the filter expects it, or a FILE is not well-formed JSON/YAML; 2 usage
-errors, unreadable FILE, or a FILE with no Scopegate configuration in it.
+Exit: 0 every configuration (and the --registry and --revocation documents) is
+valid; 1 a configuration or a --registry or --revocation document has faults, a
+configuration is missing where the filter expects it, or a FILE is not
+well-formed JSON/YAML; 2 usage errors, unreadable FILE, or a FILE with no
+Scopegate configuration in it.
 
 ";
 
@@ -63,6 +73,7 @@ pub const EXPLAIN: &str =
     "usage: scopegate explain --config FILE [--select WHERE] --method M --path P
                          [--token T] [--header 'Name: value']... [--now UNIX_SECONDS]
                          [--jwks PROVIDER=FILE]... [--registry FILE]
+                         [--revocation FILE] [--status-list URI=FILE]...
 
 Prints, as JSON, what the filter decides for one request and what the gateway
 does: decision, status, reason, rule, message, provider, identity, the identity
@@ -95,6 +106,25 @@ Options:
                        Default: none: the decision the filter makes before the
                        registry has arrived (a valid token that reaches the
                        registry check: 503 registry_unavailable)
+  --revocation FILE    the revocation list document ({\"tokens\": [...],
+                       \"clients\": [...], \"subjects\": [...]}, JSON or YAML) when
+                       the configuration's list comes from a `uri`: validated
+                       like the fetched document, faults exit 2. A usage error
+                       when the list is inline or absent. Default: none: the
+                       decision the filter makes before the list has arrived
+                       (a valid token: 503 revocation_unavailable)
+  --status-list URI=FILE
+                       the Token Status List token (the compact JWT, as URI
+                       serves it) for tokens whose `status.status_list.uri` is
+                       URI; repeatable (URI ends at the last `=`). Verified when
+                       a token points at it, like the fetched token: the token's
+                       provider's keys (inline, or --jwks), algorithms and clock
+                       skew, at --now. A usage error without
+                       `revocation.status_list`; a warning when URI is outside
+                       its `uri_prefixes`. Default: none: a list not given, or
+                       one that fails verification, is the filter's decision when
+                       the list cannot be had (`on_unavailable: deny`: 503
+                       status_unavailable)
 
 ";
 

@@ -9,7 +9,9 @@ mod explain;
 mod help;
 mod lint;
 mod registry;
+mod revocation;
 mod sources;
+mod statuslist;
 
 use std::process::ExitCode;
 

@@ -18,16 +18,23 @@ pub struct Document {
 
 /// Reads FILE; `Err` only when it cannot be read at all (a usage error).
 pub fn read(path: &str) -> Result<Document, String> {
+    read_one(path, "a registry", "{\"identities\": [...]}")
+}
+
+/// Reads FILE, which must hold one document: `what` (e.g. "a registry")
+/// whose `shape` is shown when it holds none or several. `Err` only when it
+/// cannot be read at all (a usage error).
+pub fn read_one(path: &str, what: &str, shape: &str) -> Result<Document, String> {
     match document::load(path) {
         Ok(input) => {
             let name = input.name;
             let value = match <[document::Document; 1]>::try_from(input.documents) {
                 Ok([one]) => Ok(one.value),
-                Err(docs) if docs.is_empty() => Err(format!(
-                    "{name}: empty: expected a registry document {{\"identities\": [...]}}"
-                )),
+                Err(docs) if docs.is_empty() => {
+                    Err(format!("{name}: empty: expected {what} document {shape}"))
+                }
                 Err(docs) => Err(format!(
-                    "{name}: holds {} documents: a registry is one document {{\"identities\": [...]}}",
+                    "{name}: holds {} documents: {what} is one document {shape}",
                     docs.len()
                 )),
             };

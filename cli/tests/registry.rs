@@ -532,7 +532,7 @@ fn help_describes_the_registry_options() {
     let usage = text(&out.stdout);
     assert!(usage.contains("scopegate schema [--registry]"), "{usage}");
     assert!(
-        usage.contains("scopegate check-config [--registry FILE] FILE..."),
+        usage.contains("scopegate check-config [--registry FILE] [--revocation FILE] FILE..."),
         "{usage}"
     );
 }

@@ -361,7 +361,8 @@ fn envoys_own_timeout_answer_is_reported_as_a_timeout() {
         ev,
         Some(Event::FetchFailed {
             doc: Document::Keys(0),
-            why: "no answer within timeout_ms (1500 ms)".into()
+            why: "no answer within timeout_ms (1500 ms)".into(),
+            kept: false
         })
     );
 }

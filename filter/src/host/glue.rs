@@ -360,14 +360,16 @@ impl Runtime {
                 self.metrics.fetch(*doc, true);
                 log(LogLevel::Debug, &format!("{} unchanged (304)", what(*doc)));
             }
-            Event::FetchFailed { doc, why } => {
+            Event::FetchFailed { doc, why, kept } => {
                 self.metrics.fetch(*doc, false);
+                let then = if *kept {
+                    "the last good document stays in force"
+                } else {
+                    "none has arrived yet: requests that need it are answered 503"
+                };
                 log(
                     LogLevel::Warn,
-                    &format!(
-                        "fetching {} failed: {why}; the last good document stays in force",
-                        what(*doc)
-                    ),
+                    &format!("fetching {} failed: {why}; {then}", what(*doc)),
                 );
             }
             Event::Adopted { doc, summary } => log(
@@ -458,7 +460,7 @@ impl Root {
                 (":path", r.path.as_str()),
                 (":authority", r.authority.as_str()),
                 (":scheme", r.scheme),
-                ("accept", "application/json"),
+                ("accept", r.accept),
             ];
             if let Some(tag) = &r.if_none_match {
                 headers.push(("if-none-match", tag.as_str()));

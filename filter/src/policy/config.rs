@@ -71,11 +71,14 @@ pub struct Provider {
     pub client_id_claims: Vec<String>,
 }
 
+/// A document given in the configuration, or fetched from a `uri`.
 #[derive(Debug)]
-pub enum KeySource {
-    Inline(Rc<KeySet>),
+pub enum Source<T> {
+    Inline(T),
     Remote(RemoteDocument),
 }
+
+pub type KeySource = Source<Rc<KeySet>>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteDocument {
@@ -136,11 +139,7 @@ pub struct Revocation {
     pub status_list: Option<StatusListPolicy>,
 }
 
-#[derive(Debug)]
-pub enum RevocationSource {
-    Inline(Rc<RevocationList>),
-    Remote(RemoteDocument),
-}
+pub type RevocationSource = Source<Rc<RevocationList>>;
 
 /// Which status lists a token may point at, and what to do without one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,11 +161,7 @@ pub enum OnUnavailable {
     Allow,
 }
 
-#[derive(Debug)]
-pub enum RegistrySource {
-    Inline(Rc<Registry>),
-    Remote(RemoteDocument),
-}
+pub type RegistrySource = Source<Rc<Registry>>;
 
 /// What happens to a valid token whose client the registry does not list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,17 +336,33 @@ impl fmt::Display for ConfigError {
 
 /// Parses a configuration from JSON text.
 pub fn parse_json(text: &[u8]) -> Result<Config, Vec<ConfigError>> {
-    let value = json::from_slice(text).map_err(|e| {
-        let path = match &e {
-            JsonError::Duplicate { pointer, .. } => pointer.clone(),
-            JsonError::Syntax(_) => String::new(),
-        };
-        vec![ConfigError {
-            path,
-            message: e.to_string(),
-        }]
-    })?;
+    let value = json::from_slice(text).map_err(json_fault)?;
     parse_value(&value)
+}
+
+/// A text that is not JSON, or repeats a member, as a fault at its pointer.
+fn json_fault(e: JsonError) -> Vec<ConfigError> {
+    let path = match &e {
+        JsonError::Duplicate { pointer, .. } => pointer.clone(),
+        JsonError::Syntax(_) => String::new(),
+    };
+    vec![ConfigError {
+        path,
+        message: e.to_string(),
+    }]
+}
+
+/// Reads a fetched document with `read`, every fault reported with its path.
+fn parse_document<T>(
+    text: &[u8],
+    read: impl FnOnce(&mut Cx, Node<'_>) -> Option<T>,
+) -> Result<T, Vec<ConfigError>> {
+    let value = json::from_slice(text).map_err(json_fault)?;
+    let mut cx = Cx::default();
+    match read(&mut cx, Node::root(&value)) {
+        Some(doc) if cx.errors.is_empty() => Ok(doc),
+        _ => Err(cx.errors),
+    }
 }
 
 /// Validates a configuration document. All faults are returned, in document order.
@@ -907,7 +918,26 @@ fn read_algorithms(cx: &mut Cx, v: &Value, path: &str) -> Option<AlgSet> {
 }
 
 fn read_jwks(cx: &mut Cx, v: &Value, path: &str, warnings: &mut Vec<String>) -> Option<KeySource> {
-    let mut f = Fields::of(cx, Node { value: v, path })?;
+    read_source(
+        cx,
+        Node { value: v, path },
+        ("a JWK Set", "the issuer publishes it", "keys"),
+        10,
+        |cx, doc, p| read_inline_jwks(cx, doc, p, warnings).map(Rc::new),
+    )
+}
+
+/// `{"inline": <document>}` or `{"uri", "cluster", "refresh_interval_s",
+/// "timeout_ms"}`. `what` names the inline document, where the uri points, and
+/// the document, for messages.
+fn read_source<T>(
+    cx: &mut Cx,
+    node: Node<'_>,
+    (inline_is, uri_is, noun): (&str, &str, &str),
+    min_refresh_s: u64,
+    read_inline: impl FnOnce(&mut Cx, &Value, &str) -> Option<T>,
+) -> Option<Source<T>> {
+    let mut f = Fields::of(cx, node)?;
     let inline = f.get("inline");
     let uri = f.get("uri");
     let cluster = f.get("cluster");
@@ -917,19 +947,22 @@ fn read_jwks(cx: &mut Cx, v: &Value, path: &str, warnings: &mut Vec<String>) -> 
     match (inline, uri) {
         (Some(_), Some(_)) | (None, None) => {
             cx.err(
-                path,
-                "give exactly one of `inline` (a JWK Set) or `uri` (where the issuer publishes it)",
+                node.path,
+                format!("give exactly one of `inline` ({inline_is}) or `uri` (where {uri_is})"),
             );
             None
         }
         (Some((doc, p)), None) => {
             for (_, extra) in [cluster, refresh, timeout].into_iter().flatten() {
-                cx.err(&extra, "only applies to keys fetched from a `uri`");
+                cx.err(
+                    &extra,
+                    format!("only applies to {noun} fetched from a `uri`"),
+                );
             }
-            read_inline_jwks(cx, doc, &p, warnings).map(|k| KeySource::Inline(Rc::new(k)))
+            read_inline(cx, doc, &p).map(Source::Inline)
         }
         (None, Some((u, p))) => {
-            read_remote(cx, (u, &p), cluster, refresh, timeout).map(KeySource::Remote)
+            read_remote(cx, (u, &p), cluster, refresh, timeout, min_refresh_s).map(Source::Remote)
         }
     }
 }
@@ -938,18 +971,9 @@ type Member<'a> = Option<(&'a Value, String)>;
 
 /// `{"uri", "cluster", "refresh_interval_s", "timeout_ms"}`: a document the
 /// gateway fetches (a JWK Set, the identity registry).
+/// `{"uri", "cluster", "refresh_interval_s", "timeout_ms"}`: a document the
+/// gateway fetches, refreshed no more often than every `min_refresh_s`.
 fn read_remote(
-    cx: &mut Cx,
-    (u, p): (&Value, &str),
-    cluster: Member<'_>,
-    refresh: Member<'_>,
-    timeout: Member<'_>,
-) -> Option<RemoteDocument> {
-    read_remote_every(cx, (u, p), cluster, refresh, timeout, 10)
-}
-
-/// `read_remote` with the smallest `refresh_interval_s` allowed.
-fn read_remote_every(
     cx: &mut Cx,
     (u, p): (&Value, &str),
     cluster: Member<'_>,
@@ -1097,32 +1121,13 @@ fn read_registry_source(
     path: &str,
     providers: &[&str],
 ) -> Option<RegistrySource> {
-    let mut f = Fields::of(cx, Node { value: v, path })?;
-    let inline = f.get("inline");
-    let uri = f.get("uri");
-    let cluster = f.get("cluster");
-    let refresh = f.get("refresh_interval_s");
-    let timeout = f.get("timeout_ms");
-    f.finish(cx);
-    match (inline, uri) {
-        (Some(_), Some(_)) | (None, None) => {
-            cx.err(
-                path,
-                "give exactly one of `inline` (the entries) or `uri` (where the registry is published)",
-            );
-            None
-        }
-        (Some((doc, p)), None) => {
-            for (_, extra) in [cluster, refresh, timeout].into_iter().flatten() {
-                cx.err(&extra, "only applies to a registry fetched from a `uri`");
-            }
-            read_registry_entries(cx, doc, &p, providers)
-                .map(|r| RegistrySource::Inline(Rc::new(r)))
-        }
-        (None, Some((u, p))) => {
-            read_remote(cx, (u, &p), cluster, refresh, timeout).map(RegistrySource::Remote)
-        }
-    }
+    read_source(
+        cx,
+        Node { value: v, path },
+        ("the entries", "the registry is published", "a registry"),
+        10,
+        |cx, doc, p| read_registry_entries(cx, doc, p, providers).map(Rc::new),
+    )
 }
 
 /// Parses a fetched registry document, `{"identities": [...]}`, with the
@@ -1131,32 +1136,18 @@ pub fn parse_registry_document(
     text: &[u8],
     providers: &[&str],
 ) -> Result<Registry, Vec<ConfigError>> {
-    let value = json::from_slice(text).map_err(|e| {
-        let path = match &e {
-            JsonError::Duplicate { pointer, .. } => pointer.clone(),
-            JsonError::Syntax(_) => String::new(),
-        };
-        vec![ConfigError {
-            path,
-            message: e.to_string(),
-        }]
-    })?;
-    let mut cx = Cx::default();
-    let registry = Fields::of(&mut cx, Node::root(&value)).and_then(|mut f| {
+    parse_document(text, |cx, root| {
+        let mut f = Fields::of(cx, root)?;
         let entries = match f.get("identities") {
-            Some((v, p)) => read_registry_entries(&mut cx, v, &p, providers),
+            Some((v, p)) => read_registry_entries(cx, v, &p, providers),
             None => {
                 cx.err("/identities", "required: the list of registered identities");
                 None
             }
         };
-        f.finish(&mut cx);
+        f.finish(cx);
         entries
-    });
-    match registry {
-        Some(r) if cx.errors.is_empty() => Ok(r),
-        _ => Err(cx.errors),
-    }
+    })
 }
 
 fn read_registry_entries(
@@ -1306,39 +1297,24 @@ fn read_revocation_source(
     path: &str,
     providers: &[&str],
 ) -> Option<RevocationSource> {
-    let mut f = Fields::of(cx, Node { value: v, path })?;
-    let inline = f.get("inline");
-    let uri = f.get("uri");
-    let cluster = f.get("cluster");
-    let refresh = f.get("refresh_interval_s");
-    let timeout = f.get("timeout_ms");
-    f.finish(cx);
-    match (inline, uri) {
-        (Some(_), Some(_)) | (None, None) => {
-            cx.err(
-                path,
-                "give exactly one of `inline` (the list) or `uri` (where the list is published)",
-            );
-            None
-        }
-        (Some((doc, p)), None) => {
-            for (_, extra) in [cluster, refresh, timeout].into_iter().flatten() {
-                cx.err(&extra, "only applies to a list fetched from a `uri`");
-            }
+    // The point is speed: an unchanged list costs a 304, so 1 s is allowed.
+    read_source(
+        cx,
+        Node { value: v, path },
+        ("the list", "the list is published", "a list"),
+        1,
+        |cx, doc, p| {
             read_revocation_document(
                 cx,
                 Node {
                     value: doc,
-                    path: &p,
+                    path: p,
                 },
                 providers,
             )
-            .map(|l| RevocationSource::Inline(Rc::new(l)))
-        }
-        // The point is speed: an unchanged list costs a 304, so 1 s is allowed.
-        (None, Some((u, p))) => read_remote_every(cx, (u, &p), cluster, refresh, timeout, 1)
-            .map(RevocationSource::Remote),
-    }
+            .map(Rc::new)
+        },
+    )
 }
 
 fn read_status_list_policy(cx: &mut Cx, v: &Value, path: &str) -> Option<StatusListPolicy> {
@@ -1405,22 +1381,9 @@ pub fn parse_revocation_document(
     text: &[u8],
     providers: &[&str],
 ) -> Result<RevocationList, Vec<ConfigError>> {
-    let value = json::from_slice(text).map_err(|e| {
-        let path = match &e {
-            JsonError::Duplicate { pointer, .. } => pointer.clone(),
-            JsonError::Syntax(_) => String::new(),
-        };
-        vec![ConfigError {
-            path,
-            message: e.to_string(),
-        }]
-    })?;
-    let mut cx = Cx::default();
-    let list = read_revocation_document(&mut cx, Node::root(&value), providers);
-    match list {
-        Some(l) if cx.errors.is_empty() => Ok(l),
-        _ => Err(cx.errors),
-    }
+    parse_document(text, |cx, root| {
+        read_revocation_document(cx, root, providers)
+    })
 }
 
 /// `{"tokens": [jti...], "clients": [{"client_id", "provider"?, "issued_before"?}],

@@ -126,6 +126,8 @@ impl Record {
 pub struct FetchRequest {
     /// Which of the fetcher's documents: give it back to `started`/`refused`.
     pub slot: usize,
+    /// The `accept` header: the document's media type.
+    pub accept: &'static str,
     pub doc: Document,
     pub cluster: String,
     pub authority: String,
@@ -156,18 +158,15 @@ pub enum Event {
         skipped: Vec<String>,
     },
     /// The source answered 304: the document in force is current.
-    NotModified {
-        doc: Document,
-    },
+    NotModified { doc: Document },
     FetchFailed {
         doc: Document,
         why: String,
+        /// A previous document stays in force.
+        kept: bool,
     },
     /// Another worker's document was taken over.
-    Adopted {
-        doc: Document,
-        summary: String,
-    },
+    Adopted { doc: Document, summary: String },
 }
 
 /// A document in force.
@@ -440,6 +439,10 @@ impl Fetcher {
                 if store.set(&key, &rec.encode(), cas) {
                     requests.push(FetchRequest {
                         slot: index,
+                        accept: match slot.doc {
+                            Document::StatusList => "application/statuslist+jwt",
+                            _ => "application/json",
+                        },
                         doc: slot.doc,
                         cluster: slot.remote.cluster.clone(),
                         authority: slot.remote.authority.clone(),
@@ -533,9 +536,12 @@ impl Fetcher {
             Err(why) => return Some(fail(slot, worker, now, why, store)),
             Ok(fresh) => fresh,
         };
-        let interval = match &fresh {
+        // The document in force once this answer is taken: the fresh one, or
+        // on a 304 the one held.
+        let in_force = fresh.as_ref().map(|(h, _, _)| h).or(slot.held.as_ref());
+        let interval = match in_force {
             // A status list says how long it may be cached (`ttl`), capped by max_cache_s.
-            Some((Held::Status(list), _, _)) => list
+            Some(Held::Status(list)) => list
                 .ttl
                 .unwrap_or(slot.remote.refresh_interval_s)
                 .clamp(1, slot.remote.refresh_interval_s.max(1))
@@ -674,6 +680,12 @@ impl KeyStore for Fetcher {
             if self.status.is_none() {
                 return Availability::Unavailable("no status_list policy is configured".into());
             }
+            if config::split_uri(uri).is_none() {
+                // Never fetchable: say so now rather than hold the request.
+                return Availability::Unavailable(
+                    "the status list uri is not an absolute http(s) URI that can be fetched".into(),
+                );
+            }
             let count = self
                 .slots
                 .iter()
@@ -748,7 +760,11 @@ fn fail(slot: &mut Slot, worker: u64, now: u64, why: String, store: &mut dyn Sha
             break;
         }
     }
-    Event::FetchFailed { doc: slot.doc, why }
+    Event::FetchFailed {
+        doc: slot.doc,
+        why,
+        kept: has_keys,
+    }
 }
 
 /// A fetched document is put in force only if it is valid as a whole: a JWK
@@ -789,24 +805,14 @@ fn accept(
             )
         }),
         Document::Registry => {
-            if body.len() > MAX_REGISTRY_BYTES {
-                return Err(format!(
-                    "document is {} bytes; the limit is {MAX_REGISTRY_BYTES}",
-                    body.len()
-                ));
-            }
+            within(body, MAX_REGISTRY_BYTES)?;
             let registry = config::parse_registry_document(body, providers)
                 .map_err(|errors| invalid("registry document", &errors))?;
             let summary = format!("{} identities", registry.len());
             Ok((Held::Registry(Rc::new(registry)), summary, Vec::new()))
         }
         Document::Revocation => {
-            if body.len() > MAX_REGISTRY_BYTES {
-                return Err(format!(
-                    "document is {} bytes; the limit is {MAX_REGISTRY_BYTES}",
-                    body.len()
-                ));
-            }
+            within(body, MAX_REGISTRY_BYTES)?;
             let list = config::parse_revocation_document(body, providers)
                 .map_err(|errors| invalid("revocation list", &errors))?;
             let (t, c, s) = list.counts();
@@ -814,6 +820,17 @@ fn accept(
             Ok((Held::Revocation(Rc::new(list)), summary, Vec::new()))
         }
     }
+}
+
+/// Refuses a document over `limit` bytes.
+fn within(body: &[u8], limit: usize) -> Result<(), String> {
+    if body.len() > limit {
+        return Err(format!(
+            "document is {} bytes; the limit is {limit}",
+            body.len()
+        ));
+    }
+    Ok(())
 }
 
 /// The first faults of a refused document, for the log.
@@ -833,12 +850,7 @@ fn invalid(what: &str, errors: &[config::ConfigError]) -> String {
 
 /// A JWK Set with at least one usable key, and the keys it skipped.
 fn accept_keys(body: &[u8]) -> Result<((KeySet, usize), Vec<String>), String> {
-    if body.len() > MAX_DOC_BYTES {
-        return Err(format!(
-            "document is {} bytes; the limit is {MAX_DOC_BYTES}",
-            body.len()
-        ));
-    }
+    within(body, MAX_DOC_BYTES)?;
     let (set, issues) = jwks::parse_text(body).map_err(|e| format!("not a JWK Set: {e}"))?;
     if set.is_empty() {
         return Err(format!(

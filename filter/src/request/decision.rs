@@ -348,11 +348,14 @@ fn status_check(
     id: &Identity,
     now: u64,
 ) -> Result<(), RevocationOutcome> {
-    // The uri comes from the token: never fetched outside what the operator allows.
+    // The uri comes from the token: never fetched outside what the operator
+    // allows. A prefix match means nothing if the rest can climb out of it
+    // (`../`, encoded dots) or is read differently by the fetcher (`#`, `\`).
     if !policy
         .uri_prefixes
         .iter()
         .any(|p| reference.uri.starts_with(p.as_str()))
+        || !is_plain_uri(&reference.uri)
     {
         return Err(RevocationOutcome::Denied(
             Reason::StatusUnverifiable,
@@ -400,6 +403,18 @@ fn status_check(
             format!("the token's status list has no {at}"),
         )),
     }
+}
+
+/// No dot segments, percent-encoding, fragments, backslashes, user info,
+/// whitespace or control characters: a status list uri is a plain URL.
+fn is_plain_uri(uri: &str) -> bool {
+    let path = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    !path
+        .split(['/', '?'])
+        .any(|segment| segment == "." || segment == "..")
+        && !uri
+            .bytes()
+            .any(|b| matches!(b, b'%' | b'#' | b'\\' | b'@') || b <= b' ' || b >= 0x7f)
 }
 
 fn list_check(
