@@ -278,13 +278,17 @@ fn the_status_list_decides_valid_revoked_suspended_and_out_of_range() {
 #[test]
 fn a_status_list_outside_the_prefixes_is_never_fetched() {
     let cfg = status_config("deny");
-    let d = run(
-        &cfg,
-        "GET",
-        "/payments/1",
-        &status_token(0, "https://evil.example/list"),
-    );
-    assert_eq!(d.reason, Reason::StatusUnverifiable);
+    for uri in [
+        "https://evil.example/list".to_string(),
+        // Inside the prefix as text, outside it once a server resolves it.
+        format!("{LISTS}../admin/x"),
+        format!("{LISTS}%2e%2e/admin"),
+        format!("{LISTS}1#frag"),
+        format!("{LISTS}a\\..\\b"),
+    ] {
+        let d = run(&cfg, "GET", "/payments/1", &status_token(0, &uri));
+        assert_eq!(d.reason, Reason::StatusUnverifiable, "{uri}");
+    }
 }
 
 #[test]
