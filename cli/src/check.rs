@@ -8,7 +8,7 @@ use crate::lint;
 use crate::registry;
 use crate::revocation;
 use crate::sources::{self, Body, Findings};
-use scopegate::policy::config::{self, Config, RegistrySource};
+use scopegate::policy::config::{self, Config};
 use serde_json::Value;
 use std::process::ExitCode;
 
@@ -105,24 +105,19 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
                         eprintln!("warning: {prefix}{}: {}", w.pointer, w.message);
                     }
                     println!("{prefix}ok");
+                    let names: Vec<&str> = cfg.providers.iter().map(|p| p.name.as_str()).collect();
                     if let Some(reg) = &registry_doc {
-                        if let Some(why) = unused_registry(&cfg) {
-                            eprintln!("warning: {prefix}{}: {why}", reg.name);
-                        }
-                        let names: Vec<&str> =
-                            cfg.providers.iter().map(|p| p.name.as_str()).collect();
-                        worst = worst.max(check_registry(&prefix, reg, &names));
+                        worst =
+                            worst.max(check_document(&prefix, &registry::KIND, reg, &cfg, &names));
                     }
                     if let Some(rev) = &revocation_doc {
-                        if let Some(why) = revocation::unused(&cfg) {
-                            eprintln!(
-                                "warning: {prefix}{}: {why}: this document would not be used",
-                                rev.name
-                            );
-                        }
-                        let names: Vec<&str> =
-                            cfg.providers.iter().map(|p| p.name.as_str()).collect();
-                        worst = worst.max(check_revocation(&prefix, rev, &names));
+                        worst = worst.max(check_document(
+                            &prefix,
+                            &revocation::KIND,
+                            rev,
+                            &cfg,
+                            &names,
+                        ));
                     }
                 }
                 Err(faults) => {
@@ -135,12 +130,12 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
                     if let (Some(reg), Some(doc)) = (&registry_doc, document_of(&f.body)) {
                         let names = registry::provider_names_in(&doc);
                         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                        check_registry(&prefix, reg, &names);
+                        check_faults(&prefix, reg, registry::validate, &names);
                     }
                     if let (Some(rev), Some(doc)) = (&revocation_doc, document_of(&f.body)) {
                         let names = registry::provider_names_in(&doc);
                         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                        check_revocation(&prefix, rev, &names);
+                        check_faults(&prefix, rev, revocation::validate, &names);
                     }
                 }
             }
@@ -149,59 +144,51 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
     Ok(ExitCode::from(worst))
 }
 
-/// Prints the registry document's verdict for one configuration, `ok` or
-/// one line per fault, each after `prefix` and the document's name; returns
-/// the exit code it calls for.
-fn check_registry(prefix: &str, reg: &registry::Document, providers: &[&str]) -> u8 {
-    let faults = match &reg.value {
+/// Warns when `cfg` would not use the document `kind` names, then checks it
+/// against `providers` (`check_faults`); returns the exit code it calls for.
+fn check_document<T>(
+    prefix: &str,
+    kind: &registry::Kind<T>,
+    doc: &registry::Document,
+    cfg: &Config,
+    providers: &[&str],
+) -> u8 {
+    if let Some(why) = kind.unused_reason(cfg) {
+        eprintln!(
+            "warning: {prefix}{}: {why}: this document would not be used",
+            doc.name
+        );
+    }
+    check_faults(prefix, doc, kind.validate, providers)
+}
+
+/// Prints a registry or revocation list document's verdict for one
+/// configuration, `ok` or one line per fault, each after `prefix` and the
+/// document's name; returns the exit code it calls for.
+fn check_faults<T>(
+    prefix: &str,
+    doc: &registry::Document,
+    validate: fn(&Value, &[&str]) -> Result<T, Vec<String>>,
+    providers: &[&str],
+) -> u8 {
+    let faults = match &doc.value {
         // The reader's message already names the file.
         Err(message) => {
             println!("{prefix}{message}");
             return 1;
         }
-        Ok(value) => match registry::validate(value, providers) {
+        Ok(value) => match validate(value, providers) {
             Ok(_) => {
-                println!("{prefix}{}: ok", reg.name);
+                println!("{prefix}{}: ok", doc.name);
                 return 0;
             }
             Err(faults) => faults,
         },
     };
     for fault in faults {
-        println!("{prefix}{}: {fault}", reg.name);
+        println!("{prefix}{}: {fault}", doc.name);
     }
     1
-}
-
-/// Prints the revocation list document's verdict for one configuration, as
-/// `check_registry` does; returns the exit code it calls for.
-fn check_revocation(prefix: &str, rev: &registry::Document, providers: &[&str]) -> u8 {
-    let faults = match &rev.value {
-        Err(message) => {
-            println!("{prefix}{message}");
-            return 1;
-        }
-        Ok(value) => match revocation::validate(value, providers) {
-            Ok(_) => {
-                println!("{prefix}{}: ok", rev.name);
-                return 0;
-            }
-            Err(faults) => faults,
-        },
-    };
-    for fault in faults {
-        println!("{prefix}{}: {fault}", rev.name);
-    }
-    1
-}
-
-/// Why a registry document would not be used with this configuration.
-fn unused_registry(cfg: &Config) -> Option<&'static str> {
-    match cfg.identities.as_ref().map(|i| &i.registry) {
-        None => Some("the configuration has no identity registry (`identities`): this document would not be used"),
-        Some(RegistrySource::Inline(_)) => Some("the configuration's identity registry is inline (`identities.registry.inline`): this document would not be used"),
-        Some(RegistrySource::Remote(_)) => None,
-    }
 }
 
 /// A configuration as a JSON value, when it can be read as one.

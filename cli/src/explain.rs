@@ -8,7 +8,7 @@ use crate::statuslist::StatusLists;
 use scopegate::identity::validate::{Availability, KeyStore, Keys};
 use scopegate::jose::jwks::{self, KeySet};
 use scopegate::jose::statuslist::StatusList;
-use scopegate::policy::config::{Config, Mode, RegistrySource, RevocationSource};
+use scopegate::policy::config::{Config, Mode};
 use scopegate::policy::registry::Registry;
 use scopegate::policy::revocation::RevocationList;
 use scopegate::request::decision::{self, decide, Decision, Registration, Request, Verdict};
@@ -68,74 +68,6 @@ impl KeyStore for FileKeys {
     fn status_list(&self, uri: &str, provider: usize, now: u64) -> Availability<StatusList> {
         self.status_lists.get(uri, provider, now, &self.keys)
     }
-}
-
-/// The list `--revocation FILE` gives, for a configuration whose revocation
-/// list is fetched from a `uri`; any other configuration makes it a usage error.
-fn revocation_flag(cfg: &Config, file: &str) -> Result<Rc<RevocationList>, String> {
-    match cfg.revocation.as_ref().and_then(|r| r.list.as_ref()) {
-        None => {
-            return Err(format!(
-                "--revocation {file}: the configuration has no revocation list (`revocation.list`), so there is nothing for the document to stand in for"
-            ))
-        }
-        Some(RevocationSource::Inline(_)) => {
-            return Err(format!(
-                "--revocation {file}: the configuration's revocation list is inline (`revocation.list.inline`); --revocation only stands in for a list fetched from a `uri`"
-            ))
-        }
-        Some(RevocationSource::Remote(_)) => {}
-    }
-    let doc = crate::revocation::read(file)?;
-    let value = doc.value?;
-    let names: Vec<&str> = cfg.providers.iter().map(|p| p.name.as_str()).collect();
-    crate::revocation::validate(&value, &names)
-        .map(Rc::new)
-        .map_err(|faults| {
-            format!(
-                "revocation list {} has faults:\n{}",
-                doc.name,
-                faults
-                    .iter()
-                    .map(|f| format!("{}: {f}", doc.name))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
-}
-
-/// The registry `--registry FILE` gives, for a configuration whose registry
-/// is fetched from a `uri`; any other configuration makes it a usage error.
-fn registry_flag(cfg: &Config, file: &str) -> Result<Rc<Registry>, String> {
-    match cfg.identities.as_ref().map(|i| &i.registry) {
-        None => {
-            return Err(format!(
-                "--registry {file}: the configuration has no identity registry (`identities`), so there is nothing for the document to stand in for"
-            ))
-        }
-        Some(RegistrySource::Inline(_)) => {
-            return Err(format!(
-                "--registry {file}: the configuration's identity registry is inline (`identities.registry.inline`); --registry only stands in for a registry fetched from a `uri`"
-            ))
-        }
-        Some(RegistrySource::Remote(_)) => {}
-    }
-    let doc = crate::registry::read(file)?;
-    let value = doc.value?;
-    let names: Vec<&str> = cfg.providers.iter().map(|p| p.name.as_str()).collect();
-    crate::registry::validate(&value, &names)
-        .map(Rc::new)
-        .map_err(|faults| {
-            format!(
-                "registry {} has faults:\n{}",
-                doc.name,
-                faults
-                    .iter()
-                    .map(|f| format!("{}: {f}", doc.name))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
 }
 
 /// The configuration `--config` (and `--select`) name.
@@ -228,11 +160,11 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
     let (found, cfg) = load(file, args.one("select")?)?;
     let registry = args
         .one("registry")?
-        .map(|r| registry_flag(&cfg, r))
+        .map(|r| crate::registry::KIND.given(&cfg, r))
         .transpose()?;
     let revocation = args
         .one("revocation")?
-        .map(|r| revocation_flag(&cfg, r))
+        .map(|r| crate::revocation::KIND.given(&cfg, r))
         .transpose()?;
     let status_lists = StatusLists::from_flags(&cfg, args.all("status-list"))?;
     let method = args.required("method")?;

@@ -3,9 +3,96 @@
 //! and validated by the filter's own `parse_registry_document`.
 
 use crate::document::{self, InputError};
-use scopegate::policy::config;
+use scopegate::policy::config::{self, Config, RegistrySource};
 use scopegate::policy::registry::Registry;
 use serde_json::Value;
+use std::rc::Rc;
+
+/// A document that stands in for one a configuration fetches from a `uri`
+/// (`--registry`, `--revocation`): how it is read, validated, and named.
+pub struct Kind<T> {
+    /// The flag that names the file, e.g. `--registry`.
+    pub flag: &'static str,
+    /// What to call the document in messages, e.g. "registry".
+    pub label: &'static str,
+    /// What the flag stands in for, e.g. "a registry" (fetched from a `uri`).
+    pub fetched: &'static str,
+    /// Reads FILE; `Err` only when it cannot be read at all.
+    pub read: fn(&str) -> Result<Document, String>,
+    /// Validates the document against the configuration's provider names.
+    pub validate: fn(&Value, &[&str]) -> Result<T, Vec<String>>,
+    /// Why the configuration would not use such a document: it has no such
+    /// source (`Err`) or has it inline (`Ok`), or `None`: it is fetched.
+    pub unused: fn(&Config) -> Option<Result<&'static str, &'static str>>,
+}
+
+impl<T> Kind<T> {
+    /// The reason `unused` gives, if any, as one phrase.
+    pub fn unused_reason(&self, cfg: &Config) -> Option<&'static str> {
+        (self.unused)(cfg).map(|r| r.unwrap_or_else(|absent| absent))
+    }
+
+    /// The document `flag FILE` gives, validated; any configuration that does
+    /// not fetch such a document makes the flag a usage error.
+    pub fn given(&self, cfg: &Config, file: &str) -> Result<Rc<T>, String> {
+        let flag = self.flag;
+        match (self.unused)(cfg) {
+            Some(Err(absent)) => {
+                return Err(format!(
+                    "{flag} {file}: {absent}, so there is nothing for the document to stand in for"
+                ))
+            }
+            Some(Ok(inline)) => {
+                return Err(format!(
+                    "{flag} {file}: {inline}; {flag} only stands in for {} fetched from a `uri`",
+                    self.fetched
+                ))
+            }
+            None => {}
+        }
+        let doc = (self.read)(file)?;
+        let value = doc.value?;
+        let names: Vec<&str> = cfg.providers.iter().map(|p| p.name.as_str()).collect();
+        (self.validate)(&value, &names)
+            .map(Rc::new)
+            .map_err(|faults| {
+                format!(
+                    "{} {} has faults:\n{}",
+                    self.label,
+                    doc.name,
+                    faults
+                        .iter()
+                        .map(|f| format!("{}: {f}", doc.name))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            })
+    }
+}
+
+/// The identity registry document (`--registry`).
+pub const KIND: Kind<Registry> = Kind {
+    flag: "--registry",
+    label: "registry",
+    fetched: "a registry",
+    read,
+    validate,
+    unused,
+};
+
+/// Why a registry document would not be used with this configuration: its
+/// registry is absent (`Err`) or inline (`Ok`).
+fn unused(cfg: &Config) -> Option<Result<&'static str, &'static str>> {
+    match cfg.identities.as_ref().map(|i| &i.registry) {
+        None => Some(Err(
+            "the configuration has no identity registry (`identities`)",
+        )),
+        Some(RegistrySource::Inline(_)) => Some(Ok(
+            "the configuration's identity registry is inline (`identities.registry.inline`)",
+        )),
+        Some(RegistrySource::Remote(_)) => None,
+    }
+}
 
 /// The document `--registry` names, read once (it may be standard input).
 pub struct Document {

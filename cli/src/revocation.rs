@@ -26,14 +26,26 @@ pub fn validate(value: &Value, providers: &[&str]) -> Result<RevocationList, Vec
         .map_err(|errors| errors.iter().map(ToString::to_string).collect())
 }
 
+/// The revocation list document (`--revocation`).
+pub const KIND: registry::Kind<RevocationList> = registry::Kind {
+    flag: "--revocation",
+    label: "revocation list",
+    fetched: "a list",
+    read,
+    validate,
+    unused,
+};
+
 /// Why a revocation list document would not be used with this
-/// configuration: its list is inline or absent.
-pub fn unused(cfg: &Config) -> Option<&'static str> {
+/// configuration: its list is absent (`Err`) or inline (`Ok`).
+fn unused(cfg: &Config) -> Option<Result<&'static str, &'static str>> {
     match cfg.revocation.as_ref().and_then(|r| r.list.as_ref()) {
-        None => Some("the configuration has no revocation list (`revocation.list`)"),
-        Some(RevocationSource::Inline(_)) => {
-            Some("the configuration's revocation list is inline (`revocation.list.inline`)")
-        }
+        None => Some(Err(
+            "the configuration has no revocation list (`revocation.list`)",
+        )),
+        Some(RevocationSource::Inline(_)) => Some(Ok(
+            "the configuration's revocation list is inline (`revocation.list.inline`)",
+        )),
         Some(RevocationSource::Remote(_)) => None,
     }
 }

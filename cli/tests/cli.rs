@@ -7,61 +7,12 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::{mint, root, run, text, tmp, CORP_KEY, NOW};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("scopegate runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn tmp(name: &str, contents: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scopegate-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(name);
-    std::fs::write(&p, contents).expect("write");
-    p
-}
 
 const EXAMPLE: &str = "envoy-example/scopegate.json";
-const CORP_KEY: &str = "envoy-example/keys/corp-rs256.pk8.pem";
-/// 2030-01-01T00:00:00Z: every time check uses `--now`, never the clock.
-const NOW: &str = "1893456000";
-
-fn mint(extra: &[&str]) -> String {
-    let mut args = vec![
-        "token",
-        "--key",
-        CORP_KEY,
-        "--kid",
-        "corp-2026",
-        "--iss",
-        "https://idp.example.com",
-        "--aud",
-        "payments-api",
-        "--now",
-        NOW,
-        "--ttl",
-        "600",
-    ];
-    args.extend_from_slice(extra);
-    let out = run(&args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout).trim().to_string()
-}
-
 fn explain(args: &[&str]) -> (i32, Value) {
     let mut all = vec!["explain", "--config", EXAMPLE, "--now", NOW];
     all.extend_from_slice(args);
@@ -227,19 +178,7 @@ fn explain_denies_with_status_and_reason() {
 fn explain_uses_now_for_every_time_check() {
     let t = mint(&["--scope", "payments:read"]);
     let later = (NOW.parse::<u64>().unwrap_or(0) + 3600).to_string();
-    let out = run(&[
-        "explain",
-        "--config",
-        EXAMPLE,
-        "--method",
-        "GET",
-        "--path",
-        "/payments/1",
-        "--token",
-        &t,
-        "--now",
-        &later,
-    ]);
+    let out = run(&common::explain_get(EXAMPLE, &t, &later, &[]));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert_eq!(v["reason"], "token_expired");
 }

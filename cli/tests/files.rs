@@ -333,19 +333,12 @@ fn explain_reads_a_gateway_file_and_needs_select_when_it_holds_several() {
 #[test]
 fn explain_uses_the_single_configuration_of_an_envoy_bootstrap() {
     let t = mint(&["--scope", "payments:read"]);
-    let out = run(&[
-        "explain",
-        "--config",
+    let out = run(&common::explain_get(
         "envoy-example/envoy.yaml",
-        "--method",
-        "GET",
-        "--path",
-        "/payments/1",
-        "--token",
         &t,
-        "--now",
         NOW,
-    ]);
+        &[],
+    ));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["reason"], "allowed");

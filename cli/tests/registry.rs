@@ -12,17 +12,13 @@
 
 mod common;
 
-use common::{mint, root, run, text, CORP_KEY, NOW};
+use common::{mint, path_text as path, root, run, text, NOW};
 use scopegate::policy::config;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A file of this test's own: the tests run in parallel in one process, so
-/// each file gets a name no other test writes.
+/// A file of this test's own (the tests run in parallel in one process).
 fn tmp(name: &str, contents: &str) -> std::path::PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    common::tmp(&format!("{n}-{name}"), contents)
+    common::own_file("", name, contents)
 }
 
 /// The provider names the fixtures are checked against.
@@ -172,10 +168,6 @@ fn remote_config(unregistered: &str) -> String {
     tmp(&name, &cfg.to_string()).to_string_lossy().into_owned()
 }
 
-fn path(p: std::path::PathBuf) -> String {
-    p.to_string_lossy().into_owned()
-}
-
 const GOOD_REGISTRY: &str = "config-schema/fixtures/registry/valid/every-member.json";
 
 #[test]
@@ -323,28 +315,7 @@ fn check_config_still_checks_the_registry_of_a_configuration_with_faults() {
 /// `explain` of GET /payments/1 with a corp token, against `cfg`, with
 /// `extra` arguments; the corp key set is given with --jwks.
 fn explain(cfg: &str, token: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
-    let jwks = run(&["jwks", "--key", &format!("{CORP_KEY}=corp-2026")]);
-    let jwks_file = path(tmp("corp.jwks", &text(&jwks.stdout)));
-    let spec = format!("corp={jwks_file}");
-    let mut args = vec![
-        "explain",
-        "--config",
-        cfg,
-        "--method",
-        "GET",
-        "--path",
-        "/payments/1",
-        "--token",
-        token,
-        "--now",
-        NOW,
-        "--jwks",
-        &spec,
-    ];
-    args.extend_from_slice(extra);
-    let out = run(&args);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code(), v, text(&out.stderr))
+    common::explain_with_corp_jwks("", cfg, token, extra)
 }
 
 #[test]
@@ -434,21 +405,7 @@ fn explain_uses_the_registry_document_for_a_fetched_registry() {
 
     // A YAML document on standard input is read the same way.
     let out = common::run_with_stdin(
-        &[
-            "explain",
-            "--config",
-            &cfg,
-            "--method",
-            "GET",
-            "--path",
-            "/payments/1",
-            "--token",
-            &t,
-            "--now",
-            NOW,
-            "--registry",
-            "-",
-        ],
+        &common::explain_get(&cfg, &t, NOW, &["--registry", "-"]),
         "identities:\n  - {client_id: stranger, owner: someone@example.com, status: disabled}\n",
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -461,19 +418,12 @@ fn explain_uses_the_registry_document_for_a_fetched_registry() {
 #[test]
 fn explain_registration_is_null_without_a_registry() {
     let t = mint(&["--client-id", "billing-batch", "--scope", "payments:read"]);
-    let out = run(&[
-        "explain",
-        "--config",
+    let out = run(&common::explain_get(
         "envoy-example/scopegate.json",
-        "--method",
-        "GET",
-        "--path",
-        "/payments/1",
-        "--token",
         &t,
-        "--now",
         NOW,
-    ]);
+        &[],
+    ));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert_eq!(v["reason"], "allowed", "{}", text(&out.stderr));
     assert!(v.as_object().unwrap().contains_key("registration"));

@@ -11,17 +11,12 @@
 
 mod common;
 
-use common::{mint, run, run_with_stdin, text, CORP_KEY, NOW};
+use common::{mint, run, run_with_stdin, text, NOW};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A file of this test's own (the tests run in parallel in one process).
 fn tmp(name: &str, contents: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    common::tmp(&format!("rev-{n}-{name}"), contents)
-        .to_string_lossy()
-        .into_owned()
+    common::path_text(common::own_file("rev-", name, contents))
 }
 
 /// Two providers with fetched keys, a read rule, and `list` as the
@@ -268,28 +263,7 @@ fn check_config_registry_and_revocation_together() {
 /// `explain` of GET /payments/1 with a corp token against `cfg`, the corp
 /// key set given with --jwks, plus `extra`.
 fn explain(cfg: &str, token: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
-    let jwks = run(&["jwks", "--key", &format!("{CORP_KEY}=corp-2026")]);
-    let jwks_file = tmp("corp.jwks", &text(&jwks.stdout));
-    let spec = format!("corp={jwks_file}");
-    let mut args = vec![
-        "explain",
-        "--config",
-        cfg,
-        "--method",
-        "GET",
-        "--path",
-        "/payments/1",
-        "--token",
-        token,
-        "--now",
-        NOW,
-        "--jwks",
-        &spec,
-    ];
-    args.extend_from_slice(extra);
-    let out = run(&args);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code(), v, text(&out.stderr))
+    common::explain_with_corp_jwks("rev-", cfg, token, extra)
 }
 
 /// A corp token for GET /payments/1: subject svc-billing and client billing
@@ -376,26 +350,9 @@ fn explain_uses_the_revocation_document_for_a_fetched_list() {
 
     // YAML on standard input
     let t = token(&["--sub", "svc-old"]);
-    let jwks = run(&["jwks", "--key", &format!("{CORP_KEY}=corp-2026")]);
-    let spec = format!("corp={}", tmp("corp.jwks", &text(&jwks.stdout)));
+    let spec = common::corp_jwks_spec("rev-");
     let out = run_with_stdin(
-        &[
-            "explain",
-            "--config",
-            &cfg,
-            "--method",
-            "GET",
-            "--path",
-            "/payments/1",
-            "--token",
-            &t,
-            "--now",
-            NOW,
-            "--jwks",
-            &spec,
-            "--revocation",
-            "-",
-        ],
+        &common::explain_get(&cfg, &t, NOW, &["--jwks", &spec, "--revocation", "-"]),
         LIST_YAML,
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);

@@ -16,7 +16,6 @@ use scopegate::jose::mint::SigningKey;
 use scopegate::jose::statuslist::{encode_lst, TYP};
 use scopegate::vocab::alg::Alg;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const LIST_URI: &str = "https://idp.example.com/statuslists/1";
 const OTHER_URI: &str = "https://idp.example.com/statuslists/2";
@@ -24,11 +23,7 @@ const OUTSIDE_URI: &str = "https://evil.example.net/statuslists/1";
 
 /// A file of this test's own (the tests run in parallel in one process).
 fn tmp(name: &str, contents: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    common::tmp(&format!("sl-{n}-{name}"), contents)
-        .to_string_lossy()
-        .into_owned()
+    common::path_text(common::own_file("sl-", name, contents))
 }
 
 fn now() -> u64 {
@@ -114,23 +109,7 @@ fn token(uri: &str, idx: u64) -> String {
 
 /// `explain` of GET /payments/1 with `token` against `cfg`, plus `extra`.
 fn explain(cfg: &str, token: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
-    let mut args = vec![
-        "explain",
-        "--config",
-        cfg,
-        "--method",
-        "GET",
-        "--path",
-        "/payments/1",
-        "--token",
-        token,
-        "--now",
-        NOW,
-    ];
-    args.extend_from_slice(extra);
-    let out = run(&args);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code(), v, text(&out.stderr))
+    common::explain_out(&common::explain_get(cfg, token, NOW, extra), "")
 }
 
 fn spec(uri: &str, file: &str) -> String {

@@ -236,4 +236,77 @@ fn main() {
         "Registry::find: {best:.1} ns per look-up (best of 5 x {lookups} look-ups; {found} found, {} unknown)",
         lookups - found
     );
+    drop(registry);
+    drop(cfg);
+    fetched_registry(&ids);
+    revocation(arg(4, 1_000_000), lookups);
+}
+
+/// The same entries as a fetched registry document, read entry by entry.
+fn fetched_registry(ids: &str) {
+    let entries = ids
+        .strip_prefix(r#"{"registry":{"inline":"#)
+        .and_then(|rest| rest.split_once(r#"]},"unregistered""#))
+        .map_or_else(|| "[]".to_string(), |(head, _)| format!("{head}]"));
+    let doc = format!(r#"{{"identities":{entries}}}"#);
+    let before = LIVE.load(Relaxed);
+    PEAK.store(before, Relaxed);
+    let t = Instant::now();
+    let registry = config::parse_registry_document(doc.as_bytes(), &["corp"])
+        .unwrap_or_else(|e| panic!("invalid: {:?}", e.first()));
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "fetched registry document of {} entries: parsed in {ms:.1} ms; keeps {:.1} MiB; peak while reading {:.1} MiB above the document",
+        registry.len(),
+        mib(LIVE.load(Relaxed) - before),
+        mib(PEAK.load(Relaxed) - before)
+    );
+}
+
+/// A fetched revocation list of `n` token ids: parse time, what it keeps,
+/// the peak while reading it, and the cost of a look-up.
+fn revocation(n: usize, lookups: usize) {
+    use scopegate::policy::revocation::TokenFacts;
+    let mut doc = String::with_capacity(n * 16 + 16);
+    doc.push_str("{\"tokens\": [");
+    for i in 0..n {
+        if i > 0 {
+            doc.push(',');
+        }
+        let _ = write!(doc, "\"jti-{i:07}\"");
+    }
+    doc.push_str("]}");
+    let before = LIVE.load(Relaxed);
+    PEAK.store(before, Relaxed);
+    let t = Instant::now();
+    let list = config::parse_revocation_document(doc.as_bytes(), &["corp"])
+        .unwrap_or_else(|e| panic!("invalid: {e:?}"));
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let (live, peak) = (LIVE.load(Relaxed) - before, PEAK.load(Relaxed) - before);
+    println!(
+        "revocation list of {n} token ids ({:.1} MiB of JSON): parsed in {ms:.1} ms; keeps {:.1} MiB (digests {:.1} MiB); peak while reading {:.1} MiB above the document",
+        mib(doc.len()),
+        mib(live),
+        mib(list.token_bytes()),
+        mib(peak)
+    );
+    let probes: Vec<String> = (0..4096usize)
+        .map(|k| format!("jti-{:07}", (k * 7919) % (2 * n.max(1))))
+        .collect();
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for i in 0..lookups {
+            let facts = TokenFacts {
+                provider: 0,
+                jti: Some(probes[i & 4095].as_str()),
+                client_id: Some("bench-client"),
+                subject: Some("svc"),
+                iat: Some(1),
+            };
+            black_box(black_box(&list).check(&facts));
+        }
+        best = best.min(t.elapsed().as_secs_f64() * 1e9 / lookups.max(1) as f64);
+    }
+    println!("RevocationList::check: {best:.1} ns per request (best of 5 x {lookups})");
 }

@@ -335,3 +335,50 @@ fn a_token_pointing_at_a_list_not_fetched_yet_is_held() {
     let d = decide_cached(&cfg, &req, &f, None, NOW);
     assert!(matches!(d.verdict, Verdict::StatusPending));
 }
+
+#[test]
+fn a_fetched_list_is_read_as_strictly_as_an_inline_one() {
+    let names = ["corp"];
+    let errors = |text: &str| -> Vec<String> {
+        parse_revocation_document(text.as_bytes(), &names)
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let e = errors(
+        r#"{"tokens": ["a", "", 3, {"x": 1}], "clients": [{"client_id": "c", "provider": "nobody"}], "extra": 1}"#,
+    );
+    for expected in [
+        "/tokens/1: expected a non-empty token id",
+        "/tokens/2: expected a non-empty token id",
+        "/tokens/3: expected a non-empty token id",
+        "/clients/0/provider: no provider is named \"nobody\"",
+        "/extra: unknown field",
+    ] {
+        assert!(
+            e.iter().any(|l| l.starts_with(expected)),
+            "missing {expected:?} in {e:#?}"
+        );
+    }
+    assert!(
+        errors(r#"{"tokens": ["a"], "tokens": ["b"]}"#)[0].contains("duplicate member \"tokens\"")
+    );
+    let nested = errors(r#"{"clients": [{"client_id": "a", "client_id": "b"}]}"#);
+    assert!(
+        nested[0].starts_with("/clients/0: duplicate member \"client_id\""),
+        "{nested:?}"
+    );
+    assert!(errors("[1, 2]")[0].contains("not valid JSON"));
+    assert_eq!(
+        errors(r#"{"tokens": {"a": 1}}"#),
+        ["/tokens: expected an array of token ids (jti)"]
+    );
+    assert_eq!(
+        errors(r#"{"tokens": "jti-1"}"#),
+        ["/tokens: expected an array of token ids (jti)"]
+    );
+    let ok = parse_revocation_document(br#"{"tokens": {}, "subjects": []}"#, &names).unwrap();
+    assert_eq!(ok.counts(), (0, 0, 0));
+}

@@ -23,6 +23,7 @@ import re
 import shutil
 import signal
 import site
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -1336,3 +1337,206 @@ def load_yaml_subset(text: str):
 def load_yaml_file(path: str):
     with open(path, encoding="utf-8") as f:
         return load_yaml_subset(f.read())
+
+
+# --------------------------------------------------------------------------
+# Servers and polling shared by the suites that fetch documents
+# --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port nothing listens on (yet): for a server that starts later."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def static_cluster(name: str, port: int) -> dict:
+    """An Envoy STATIC cluster `name` with one endpoint, 127.0.0.1:`port`."""
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                "address": "127.0.0.1", "port_value": port}}}}]}],
+        },
+    }
+
+
+def wait_until(cond, timeout: float, step: float = 0.1) -> bool:
+    """Poll `cond` every `step` seconds until it is true or `timeout` has
+    passed; the last call's answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def until_not_503(fn, timeout: float = 10.0) -> "Response":
+    """Call `fn` (a request) until it is answered with something other than
+    503, or `timeout` has passed: the last response."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = fn()
+        if r.status != 503 or time.monotonic() > deadline:
+            return r
+        time.sleep(0.2)
+
+
+class DocumentServer:
+    """An HTTP/1.1 document server owned by a test, standing in for a registry,
+    revocation list, status list or JWKS endpoint.
+
+    `documents`: path -> body (bytes as they are; anything else is served as
+    its JSON); any other path is 404. Paths given as a full URI are reduced to
+    their path. `content_type`: of every document. `etag`: True for every path,
+    or a set of paths: answered with a strong ETag (20 hex digits of the body's
+    SHA-256), and 304 with no body to a matching If-None-Match. `stall`:
+    path -> seconds to wait before answering. `headers`: added to every
+    answer.
+
+    `script`: per-request behaviours consumed in order, whatever the path
+    (a 404 consumes one too): None or "ok" (as usual), ("body", bytes) (that
+    body, no ETag), ("status", n) (n with an error body, no ETag),
+    ("stall", seconds) (wait, then as usual), or a name in `steps`
+    ("garbage": an HTML error page).
+
+    Every request is recorded (`t` when it arrived, `path`, `host`, `accept`,
+    `if_none_match`, and once answered `status`, `etag`, `answered`). The
+    record joins `fetches` when it arrives (`record_on_arrival`, the default)
+    or else once answered; `arrivals` holds every arrival time."""
+
+    steps: dict = {"garbage": ("body", b"<html>upstream error</html>")}
+
+    def __init__(self, documents: dict | None = None, port: int = 0, content_type: str = "application/json",
+                 etag=False, record_on_arrival: bool = True):
+        self.lock = threading.Lock()
+        self.documents: dict[str, bytes] = {}
+        for path, body in (documents or {}).items():
+            self.put(path, body)
+        self.content_type = content_type
+        self.etag = etag if etag is True else set(etag or ())
+        self.stall: dict[str, float] = {}
+        self.headers: dict[str, str] = {}
+        self.script: list = []
+        self.record_on_arrival = record_on_arrival
+        self.fetches: list[dict] = []
+        self.arrivals: list[float] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer._answer(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def path_of(path_or_uri: str) -> str:
+        if "://" in path_or_uri:
+            return "/" + path_or_uri.split("://", 1)[1].split("/", 1)[1]
+        return path_or_uri
+
+    def _answer(self, req: BaseHTTPRequestHandler):
+        path = req.path
+        record = {"t": time.monotonic(), "path": path, "host": req.headers.get("host"),
+                  "accept": req.headers.get("accept"), "if_none_match": req.headers.get("if-none-match")}
+        with self.lock:
+            self.arrivals.append(record["t"])
+            if self.record_on_arrival:
+                self.fetches.append(record)
+            step = self.script.pop(0) if self.script else None
+            body = self.documents.get(path)
+            stall = self.stall.get(path, 0)
+            with_etag = self.etag is True or path in self.etag
+            extra = dict(self.headers)
+        step = self.steps.get(step, step) if isinstance(step, str) else step
+        if stall:
+            time.sleep(stall)
+        status, headers = 200, {"content-type": self.content_type}
+        if body is None:
+            status, body, headers = 404, b'{"error": "not found"}', {"content-type": "application/json"}
+        elif isinstance(step, tuple) and step[0] == "body":
+            body = step[1]
+        elif isinstance(step, tuple) and step[0] == "status":
+            status, body, headers = step[1], b'{"error": "oops"}', {"content-type": "application/json"}
+        else:
+            if isinstance(step, tuple) and step[0] == "stall":
+                time.sleep(step[1])
+            if with_etag:
+                tag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+                headers["etag"] = tag
+                if record["if_none_match"] == tag:
+                    status, body = 304, b""
+        headers.update(extra)
+        record["status"], record["etag"] = status, headers.get("etag")
+        try:
+            req.send_response(status)
+            for k, v in headers.items():
+                req.send_header(k, v)
+            req.send_header("content-length", str(len(body)))
+            req.end_headers()
+            record["answered"] = time.monotonic()
+            if not self.record_on_arrival:
+                with self.lock:
+                    self.fetches.append(record)
+            req.wfile.write(body)
+        except OSError:
+            pass
+
+    def put(self, path_or_uri: str, body):
+        """Serve `body` (bytes, or JSON of anything else) at a path or URI."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        with self.lock:
+            self.documents[self.path_of(path_or_uri)] = data
+
+    def count(self, path_or_uri: str | None = None) -> int:
+        return len(self.snapshot(path_or_uri))
+
+    def snapshot(self, path_or_uri: str | None = None) -> list[dict]:
+        path = None if path_or_uri is None else self.path_of(path_or_uri)
+        with self.lock:
+            return [f for f in self.fetches if path is None or f["path"] == path]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def status_of(gw: "Envoy", t: str) -> int:
+    """The status of GET /payments/1 with bearer `t`, on a new connection."""
+    return http1_request(gw.port, "GET", "/payments/1", [("authorization", f"Bearer {t}")], marker=False).status
+
+
+def audit_records(log_text: str) -> list[tuple[str, dict]]:
+    """Every audit line in a gateway's log, in order: the log line and the
+    audit document in it (whatever the host writes around it)."""
+    out = []
+    for line in log_text.splitlines():
+        i = line.find('{"audit":"scopegate"')
+        if i >= 0:
+            doc, _ = json.JSONDecoder().raw_decode(line[i:])
+            out.append((line, doc))
+    return out
+
+
+def rfc3339(t: int) -> str:
+    """Epoch seconds as an RFC 3339 UTC time, as the documents write them."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def counter(gw, name: str) -> int:
+    """A scopegate counter of a running gateway (0 when not reported yet)."""
+    return gw.scopegate_counter(name) or 0

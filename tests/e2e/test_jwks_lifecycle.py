@@ -6,12 +6,8 @@ owned by the test and counts the fetches it receives."""
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -21,76 +17,26 @@ ISSUER = "https://issuer.test"
 JWKS_PATH = "/.well-known/jwks.json"
 
 
-class Issuer:
+class Issuer(h.DocumentServer):
     """A JWKS server: `keys` is served unless `script` (a list of per-request
     behaviours, consumed in order) says otherwise. Behaviours: "ok",
-    ("status", n), "garbage", "empty", ("stall", seconds)."""
+    ("status", n), "garbage", "empty", ("stall", seconds). `count()`: the
+    fetches received."""
+
+    steps = {**h.DocumentServer.steps, "empty": ("body", b'{"keys": []}')}
 
     def __init__(self, port: int = 0):
-        self.keys: list[h.Key] = []
-        self.script: list = []
-        self.fetches = 0
-        self.lock = threading.Lock()
-        self.cache_control: str | None = None
-        outer = self
+        super().__init__(port=port)
+        self.keys = []
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    @property
+    def keys(self) -> list[h.Key]:
+        return self._keys
 
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                with outer.lock:
-                    outer.fetches += 1
-                    step = outer.script.pop(0) if outer.script else "ok"
-                    doc = {"keys": [k.jwk() for k in outer.keys]}
-                status, body = 200, json.dumps(doc).encode()
-                if step == "garbage":
-                    body = b"<html>upstream error</html>"
-                elif step == "empty":
-                    body = b'{"keys": []}'
-                elif isinstance(step, tuple) and step[0] == "status":
-                    status, body = step[1], b'{"error": "oops"}'
-                elif isinstance(step, tuple) and step[0] == "stall":
-                    time.sleep(step[1])
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                if outer.cache_control:
-                    self.send_header("cache-control", outer.cache_control)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cluster(port: int) -> dict:
-    return {
-        "name": "issuer",
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": "issuer",
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}],
-        },
-    }
+    @keys.setter
+    def keys(self, keys: list[h.Key]):
+        self._keys = keys
+        self.put(JWKS_PATH, {"keys": [k.jwk() for k in keys]})
 
 
 def start_gateway(name: str, keys: h.KeySet, echo, port: int, refresh_s: int = 300, timeout_ms: int = 1000) -> h.Envoy:
@@ -109,7 +55,7 @@ def start_gateway(name: str, keys: h.KeySet, echo, port: int, refresh_s: int = 3
             "algorithms": ["ES256"],
         }
     )
-    return h.Envoy(name, cfg, echo, concurrency=2, extra_clusters=[cluster(port)]).start()
+    return h.Envoy(name, cfg, echo, concurrency=2, extra_clusters=[h.static_cluster("issuer", port)]).start()
 
 
 def token(key: h.Key, kid: str | None = None) -> str:
@@ -122,12 +68,7 @@ def get(gw: h.Envoy, tok: str) -> h.Response:
 
 
 def wait_until(cond, timeout: float, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
+    return h.wait_until(cond, timeout, step)
 
 
 @pytest.fixture
@@ -148,9 +89,9 @@ def test_two_workers_share_one_fetch(prerequisites, echo, gateways_to_stop):
         results = [get(gw, token(k)).status for _ in range(40)]
         assert results == [200] * 40, results
         time.sleep(1.0)  # both workers have ticked several times
-        assert issuer.fetches == 1, f"{issuer.fetches} fetches for 2 workers"
+        assert issuer.count() == 1, f"{issuer.count()} fetches for 2 workers"
         assert gw.scopegate_counter("jwks.issuer.fetch_ok") == 1
-        print(f"fetches for 2 workers: {issuer.fetches}")
+        print(f"fetches for 2 workers: {issuer.count()}")
     finally:
         issuer.stop()
 
@@ -173,7 +114,7 @@ def test_requests_are_held_until_the_first_keys_arrive(prerequisites, echo, gate
 
 def test_issuer_down_at_start_gives_503_then_recovers(prerequisites, echo, gateways_to_stop):
     k = h.Key.ec("k1")
-    port = free_port()
+    port = h.free_port()
     gw = start_gateway("jwks-down", h.KeySet(), echo, port, timeout_ms=500)
     gateways_to_stop.append(gw)
     t0 = time.monotonic()
@@ -202,10 +143,10 @@ def test_outages_keep_the_last_good_keys(prerequisites, echo, gateways_to_stop):
         issuer.script = [("status", 500), "garbage", "empty", ("stall", 1.5)]
         # Refresh at 10 s, then retries after 1, 2, 4 s of back-off.
         deadline = time.monotonic() + 40
-        while time.monotonic() < deadline and (issuer.script or issuer.fetches < 6):
+        while time.monotonic() < deadline and (issuer.script or issuer.count() < 6):
             assert get(gw, token(k)).status == 200, "last good keys stay in force"
             time.sleep(0.5)
-        assert issuer.fetches >= 6, issuer.fetches
+        assert issuer.count() >= 6, issuer.count()
         assert (gw.scopegate_counter("jwks.issuer.fetch_failed") or 0) == 4
         assert (gw.scopegate_counter("jwks.issuer.fetch_ok") or 0) >= 2
         log = gw.log_text()
@@ -226,13 +167,13 @@ def test_rotation_removes_keys_and_kid_spray_is_rate_limited(prerequisites, echo
         issuer.keys = [new]  # the issuer rotates: "old" is gone, "new" is in
         r = get(gw, token(new))
         h.expect_denied(r, 401, "key_not_found")  # keys are fresh: no refetch yet
-        assert issuer.fetches == 1
+        assert issuer.count() == 1
         # Once the keys are 30 s old, an unknown kid may trigger one refresh.
         time.sleep(31)
-        before = issuer.fetches
+        before = issuer.count()
         statuses = [get(gw, token(new, kid=uuid.uuid4().hex)).status for _ in range(100)]
         assert set(statuses) == {401}, statuses
-        spray_fetches = issuer.fetches - before
+        spray_fetches = issuer.count() - before
         assert spray_fetches == 1, f"a kid spray of 100 caused {spray_fetches} fetches"
         print(f"fetches caused by a kid spray of 100: {spray_fetches}")
         assert get(gw, token(new)).status == 200, "the rotated-in key works"

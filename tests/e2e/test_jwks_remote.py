@@ -2,7 +2,6 @@
 serves the JWKS), and 503 jwks_unavailable when they cannot be fetched."""
 
 import json
-import time
 
 import pytest
 
@@ -35,17 +34,8 @@ def remote(gateways, keys, echo):
     gw = gateways.get("jwks-remote", providers=providers)
     # keys may arrive after Envoy is LIVE (503 until then): wait once, bounded
     token = h.mint(keys.ec384, h.claims("payments:read", iss=REMOTE_ISSUER), alg="ES384")
-    _until(lambda: gw.get("/payments/1", token=token))
+    h.until_not_503(lambda: gw.get("/payments/1", token=token))
     return gw
-
-
-def _until(fn, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        r = fn()
-        if r.status != 503 or time.monotonic() > deadline:
-            return r
-        time.sleep(0.2)
 
 
 def test_remote_jwks_token_accepted(remote, keys):

@@ -10,14 +10,9 @@ keep the last good registry, one fetch per refresh for two workers."""
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
-import socket
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -27,10 +22,6 @@ OWNER = "payments-team@example.com"
 OWNER_HEADER = "x-identity-owner"
 REGISTRY_PATH = "/registry.json"
 FETCH_COUNTERS = ("registry.fetch_ok", "registry.fetch_failed")
-
-
-def rfc3339(t: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def registry_entries(now: int | None = None) -> list[dict]:
@@ -43,7 +34,7 @@ def registry_entries(now: int | None = None) -> list[dict]:
             "provider": "corp",
             "owner": OWNER,
             "description": "nightly billing export",
-            "expires": rfc3339(now + 365 * 86400),
+            "expires": h.rfc3339(now + 365 * 86400),
             "max_scopes": ["payments:read"],
             "status": "active",
         },
@@ -53,7 +44,7 @@ def registry_entries(now: int | None = None) -> list[dict]:
             "max_scopes": ["payments:read", "payments:write", "refunds:create"],
         },
         {"client_id": "ops-bot", "owner": "sre@example.com", "status": "disabled"},
-        {"client_id": "old-job", "owner": "legacy@example.com", "expires": rfc3339(now - 3600)},
+        {"client_id": "old-job", "owner": "legacy@example.com", "expires": h.rfc3339(now - 3600)},
     ]
 
 
@@ -65,13 +56,7 @@ def registry_config(keys: h.KeySet, registry: dict, unregistered: str = "deny", 
 
 
 def audit_lines(gw: h.Envoy) -> list[dict]:
-    out = []
-    for line in gw.log_text().splitlines():
-        i = line.find('{"audit":"scopegate"')
-        if i >= 0:
-            doc, _ = json.JSONDecoder().raw_decode(line[i:])
-            out.append(doc)
-    return out
+    return [doc for _, doc in h.audit_records(gw.log_text())]
 
 
 def audit_for(gw: h.Envoy, jti: str, timeout: float = 3.0) -> dict:
@@ -85,17 +70,8 @@ def audit_for(gw: h.Envoy, jti: str, timeout: float = 3.0) -> dict:
         time.sleep(0.1)
 
 
-def counter(gw: h.Envoy, name: str) -> int:
-    return gw.scopegate_counter(name) or 0
-
-
 def wait_until(cond, timeout: float, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
+    return h.wait_until(cond, timeout, step)
 
 
 def token(keys: h.KeySet, client: str | None, scope: str = "payments:read", **over) -> str:
@@ -138,13 +114,13 @@ def test_registered_identity_within_ceiling_gets_owner_header_and_spoof_is_strip
 
 
 def test_scopes_beyond_the_ceiling_are_dropped_counted_and_audited(gw_deny, keys):
-    before = counter(gw_deny, "identities.scopes_over_ceiling")
+    before = h.counter(gw_deny, "identities.scopes_over_ceiling")
     jti = "jti-over-" + uuid.uuid4().hex
     t = token(keys, "billing-batch", "payments:read payments:write refunds:create", jti=jti)
     up = h.expect_authenticated(gw_deny.get("/payments/1", token=t))
     assert up["headers"].get("x-identity-scopes") == ["payments:read"], "only the effective scopes"
     assert up["headers"].get(OWNER_HEADER) == [OWNER]
-    assert counter(gw_deny, "identities.scopes_over_ceiling") == before + 1
+    assert h.counter(gw_deny, "identities.scopes_over_ceiling") == before + 1
     a = audit_for(gw_deny, jti)
     assert (a["decision"], a["reason"], a["rule"]) == ("allow", "allowed", "read"), a
     assert a["registered"] is True, a
@@ -155,12 +131,12 @@ def test_scopes_beyond_the_ceiling_are_dropped_counted_and_audited(gw_deny, keys
 
 
 def test_refused_only_because_of_the_ceiling_is_scope_over_ceiling(gw_deny, keys):
-    before = counter(gw_deny, "identities.scopes_over_ceiling")
+    before = h.counter(gw_deny, "identities.scopes_over_ceiling")
     jti = "jti-ceiling-" + uuid.uuid4().hex
     t = token(keys, "billing-batch", "payments:read payments:write refunds:create", jti=jti)
     r = gw_deny.request("POST", "/payments/9/refunds", token=t, headers=[(OWNER_HEADER, "me")])
     h.expect_denied(r, 403, "scope_over_ceiling", token=t, scope="payments:write refunds:create")
-    assert counter(gw_deny, "identities.scopes_over_ceiling") == before + 1
+    assert h.counter(gw_deny, "identities.scopes_over_ceiling") == before + 1
     a = audit_for(gw_deny, jti)
     assert (a["decision"], a["reason"], a["owner"], a["registered"]) == ("deny", "scope_over_ceiling", OWNER, True), a
     assert a["scopes_dropped"] == ["payments:write", "refunds:create"], a
@@ -176,14 +152,14 @@ def test_refused_only_because_of_the_ceiling_is_scope_over_ceiling(gw_deny, keys
 
 
 def test_unregistered_client_denied(gw_deny, keys):
-    before = counter(gw_deny, "identities.unregistered")
+    before = h.counter(gw_deny, "identities.unregistered")
     jti = "jti-unreg-" + uuid.uuid4().hex
     t = token(keys, "stranger", "payments:read", jti=jti)
     r = gw_deny.get("/payments/1", token=t)
     body = h.expect_denied(r, 403, "identity_unregistered", token=t)
     assert r.headers.get_all("www-authenticate") == ['Bearer realm="scopegate"']
     assert body["error"] == "access_denied"
-    assert counter(gw_deny, "identities.unregistered") == before + 1
+    assert h.counter(gw_deny, "identities.unregistered") == before + 1
     a = audit_for(gw_deny, jti)
     assert (a["decision"], a["reason"], a["registered"]) == ("deny", "identity_unregistered", False), a
     # a token without a client id matches no entry
@@ -198,14 +174,14 @@ def test_unregistered_client_denied(gw_deny, keys):
 
 
 def test_unregistered_client_reported(gw_report, keys):
-    before = counter(gw_report, "identities.unregistered")
+    before = h.counter(gw_report, "identities.unregistered")
     jti = "jti-report-" + uuid.uuid4().hex
     t = token(keys, "stranger", "payments:read", jti=jti)
     r = gw_report.get("/payments/1", token=t, headers=[(OWNER_HEADER, "me")])
     up = h.expect_authenticated(r)
     assert OWNER_HEADER not in up["headers"], "no owner for an unregistered client, and no caller copy"
     assert up["headers"].get("x-identity-client-id") == ["stranger"]
-    assert counter(gw_report, "identities.unregistered") == before + 1
+    assert h.counter(gw_report, "identities.unregistered") == before + 1
     a = audit_for(gw_report, jti)
     assert (a["decision"], a["reason"], a["registered"]) == ("allow", "allowed", False), a
     assert not a.get("owner"), a
@@ -234,9 +210,9 @@ def test_expired_identity_within_the_providers_clock_skew_is_allowed(prerequisit
     now = int(time.time())
     entries = [
         # 20 s past `expires`: within corp's 60 s clock skew
-        {"client_id": "edge-job", "provider": "corp", "owner": "edge@example.com", "expires": rfc3339(now - 20)},
+        {"client_id": "edge-job", "provider": "corp", "owner": "edge@example.com", "expires": h.rfc3339(now - 20)},
         # 90 s past: beyond it
-        {"client_id": "late-job", "provider": "corp", "owner": "late@example.com", "expires": rfc3339(now - 90)},
+        {"client_id": "late-job", "provider": "corp", "owner": "late@example.com", "expires": h.rfc3339(now - 90)},
     ]
     gw = h.Envoy("registry-skew", registry_config(keys, {"inline": entries}, "deny"), echo).start()
     try:
@@ -280,103 +256,10 @@ def test_broken_registry_refuses_the_configuration(prerequisites, keys, echo, fa
 # --------------------------------------------------------------------------
 
 
-class RegistryServer:
+def registry_server(entries: list[dict], port: int = 0) -> h.DocumentServer:
     """Serves `{"identities": entries}` at /registry.json with a strong ETag
-    (304 when If-None-Match matches it) and records every fetch (time,
-    If-None-Match, Host, status). `script`: per-request behaviours consumed in
-    order, before the ETag is looked at: ("body", bytes), ("status", n),
-    ("stall", seconds)."""
-
-    def __init__(self, entries: list[dict] | None = None, port: int = 0):
-        self.entries = copy.deepcopy(entries or [])
-        self.script: list = []
-        self.fetches: list[dict] = []  # appended when answered
-        self.arrivals: list[float] = []  # when each fetch was received
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                record = {
-                    "t": time.monotonic(),
-                    "path": self.path,
-                    "host": self.headers.get("host"),
-                    "if_none_match": self.headers.get("if-none-match"),
-                }
-                with outer.lock:
-                    outer.arrivals.append(record["t"])
-                    step = outer.script.pop(0) if outer.script else None
-                    body = json.dumps({"identities": outer.entries}).encode()
-                etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-                status, headers = 200, {"content-type": "application/json"}
-                if self.path != REGISTRY_PATH:
-                    status, body = 404, b'{"error": "not found"}'
-                elif isinstance(step, tuple) and step[0] == "body":
-                    body = step[1]
-                elif isinstance(step, tuple) and step[0] == "status":
-                    status, body = step[1], b'{"error": "oops"}'
-                else:
-                    if isinstance(step, tuple) and step[0] == "stall":
-                        time.sleep(step[1])
-                    headers["etag"] = etag
-                    if record["if_none_match"] == etag:
-                        status, body = 304, b""
-                record["status"] = status
-                record["etag"] = headers.get("etag")
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                record["answered"] = time.monotonic()
-                with outer.lock:
-                    outer.fetches.append(record)
-                try:
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def count(self) -> int:
-        with self.lock:
-            return len(self.fetches)
-
-    def set_entries(self, entries: list[dict]):
-        with self.lock:
-            self.entries = copy.deepcopy(entries)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def registry_cluster(port: int) -> dict:
-    return {
-        "name": "registry",
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": "registry",
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}],
-        },
-    }
+    (304 when If-None-Match matches it); a fetch is recorded once answered."""
+    return h.DocumentServer({REGISTRY_PATH: {"identities": entries}}, port=port, etag=True, record_on_arrival=False)
 
 
 def start_fetched(name: str, keys: h.KeySet, echo, port: int, refresh_s: int = 10, timeout_ms: int = 1000,
@@ -388,16 +271,7 @@ def start_fetched(name: str, keys: h.KeySet, echo, port: int, refresh_s: int = 1
         "timeout_ms": timeout_ms,
     }
     cfg = registry_config(keys, source, unregistered)
-    return h.Envoy(name, cfg, echo, concurrency=concurrency, extra_clusters=[registry_cluster(port)]).start()
-
-
-def until_not_503(fn, timeout: float = 10.0) -> h.Response:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = fn()
-        if r.status != 503 or time.monotonic() > deadline:
-            return r
-        time.sleep(0.2)
+    return h.Envoy(name, cfg, echo, concurrency=concurrency, extra_clusters=[h.static_cluster("registry", port)]).start()
 
 
 @pytest.fixture
@@ -409,12 +283,12 @@ def gateways_to_stop():
 
 
 def test_fetched_registry_first_fetch_makes_entries_effective(prerequisites, keys, echo, gateways_to_stop):
-    server = RegistryServer(registry_entries())
+    server = registry_server(registry_entries())
     try:
         gw = start_fetched("registry-fetch-first", keys, echo, server.port)
         gateways_to_stop.append(gw)
         t = token(keys, "billing-batch", "payments:read payments:write")
-        r = until_not_503(lambda: gw.get("/payments/1", token=t))
+        r = h.until_not_503(lambda: gw.get("/payments/1", token=t))
         up = h.expect_authenticated(r)
         assert up["headers"].get(OWNER_HEADER) == [OWNER]
         assert up["headers"].get("x-identity-scopes") == ["payments:read"]
@@ -425,17 +299,17 @@ def test_fetched_registry_first_fetch_makes_entries_effective(prerequisites, key
         ]:
             t = token(keys, client)
             h.expect_denied(gw.get("/payments/1", token=t), status, reason, token=t)
-        assert server.count == 1, server.fetches
+        assert server.count() == 1, server.fetches
         f = server.fetches[0]
         assert f["path"] == REGISTRY_PATH and f["host"] == f"127.0.0.1:{server.port}", f
-        assert counter(gw, "registry.fetch_ok") == 1
-        assert counter(gw, "registry.fetch_failed") == 0
+        assert h.counter(gw, "registry.fetch_ok") == 1
+        assert h.counter(gw, "registry.fetch_failed") == 0
     finally:
         server.stop()
 
 
 def test_fetched_registry_requests_are_held_until_the_first_document(prerequisites, keys, echo, gateways_to_stop):
-    server = RegistryServer(registry_entries())
+    server = registry_server(registry_entries())
     server.script = [("stall", 2.5)]  # the first fetch takes 2.5 s
     try:
         gw = start_fetched("registry-fetch-held", keys, echo, server.port, timeout_ms=6000)
@@ -454,29 +328,29 @@ def test_fetched_registry_requests_are_held_until_the_first_document(prerequisit
 
 
 def test_fetched_registry_change_takes_effect_after_a_refresh(prerequisites, keys, echo, gateways_to_stop):
-    server = RegistryServer(registry_entries())
+    server = registry_server(registry_entries())
     try:
         gw = start_fetched("registry-fetch-change", keys, echo, server.port, refresh_s=10)
         gateways_to_stop.append(gw)
         # one token throughout: a cached verified token must not keep the old registry's verdict
         t = token(keys, "billing-batch")
-        h.expect_authenticated(until_not_503(lambda: gw.get("/payments/1", token=t)))
+        h.expect_authenticated(h.until_not_503(lambda: gw.get("/payments/1", token=t)))
         first = server.fetches[0]["t"]
         changed = registry_entries()
         changed[0]["status"] = "disabled"
-        server.set_entries(changed)
+        server.put(REGISTRY_PATH, {"identities": changed})
         assert gw.get("/payments/1", token=t).status == 200, "not before the refresh"
         assert wait_until(lambda: gw.get("/payments/1", token=t).status == 401, timeout=25)
         h.expect_denied(gw.get("/payments/1", token=t), 401, "identity_disabled", token=t)
-        assert server.count == 2, server.fetches
+        assert server.count() == 2, server.fetches
         assert server.fetches[1]["t"] - first >= 9.0, "refreshed at the interval, not before"
-        assert counter(gw, "registry.fetch_ok") == 2
+        assert h.counter(gw, "registry.fetch_ok") == 2
     finally:
         server.stop()
 
 
 def test_fetched_registry_down_at_start_is_503_then_recovers(prerequisites, keys, echo, gateways_to_stop):
-    port = free_port()
+    port = h.free_port()
     gw = start_fetched("registry-fetch-down", keys, echo, port, timeout_ms=500)
     gateways_to_stop.append(gw)
     t = token(keys, "billing-batch")
@@ -494,14 +368,14 @@ def test_fetched_registry_down_at_start_is_503_then_recovers(prerequisites, keys
     h.expect_denied(gw.get("/payments/1"), 401, "token_missing")
     h.expect_denied(gw.get("/payments/1", token="a.b"), 401, "token_malformed")
     assert time.monotonic() - sent < 0.4, "requests that need no registry are not held"
-    server = RegistryServer(registry_entries(), port=port)
+    server = registry_server(registry_entries(), port=port)
     try:
         assert wait_until(lambda: gw.get("/payments/1", token=token(keys, "billing-batch")).status == 200, timeout=35), \
             "traffic recovers without restart"
         up = h.expect_authenticated(gw.get("/payments/1", token=token(keys, "billing-batch")))
         assert up["headers"].get(OWNER_HEADER) == [OWNER]
-        assert counter(gw, "registry.fetch_failed") >= 1
-        assert counter(gw, "registry.fetch_ok") >= 1
+        assert h.counter(gw, "registry.fetch_failed") >= 1
+        assert h.counter(gw, "registry.fetch_ok") >= 1
         log = gw.log_text()
         assert "fetching the identity registry failed" in log, "the log says the fetch failed"
     finally:
@@ -509,7 +383,7 @@ def test_fetched_registry_down_at_start_is_503_then_recovers(prerequisites, keys
 
 
 def test_fetched_registry_unanswered_holds_requests_until_timeout_ms_then_503(prerequisites, keys, echo, gateways_to_stop):
-    server = RegistryServer(registry_entries())
+    server = registry_server(registry_entries())
     server.script = [("stall", 5.0)]  # the first fetch is never answered in time
     try:
         gw = start_fetched("registry-fetch-stalled", keys, echo, server.port, timeout_ms=2000)
@@ -525,7 +399,7 @@ def test_fetched_registry_unanswered_holds_requests_until_timeout_ms_then_503(pr
             f"held until timeout_ms (2000 ms) after the fetch began: answered {held_until:.2f} s after it, held {took:.2f} s"
         # the retry (1 s of back-off later) is answered at once
         assert wait_until(lambda: gw.get("/payments/1", token=token(keys, "billing-batch")).status == 200, timeout=10)
-        assert counter(gw, "registry.fetch_failed") == 1
+        assert h.counter(gw, "registry.fetch_failed") == 1
         log = gw.log_text()
         assert "fetching the identity registry failed" in log
     finally:
@@ -533,24 +407,24 @@ def test_fetched_registry_unanswered_holds_requests_until_timeout_ms_then_503(pr
 
 
 def test_fetched_registry_bad_documents_keep_the_last_good_registry(prerequisites, keys, echo, gateways_to_stop):
-    server = RegistryServer(registry_entries())
+    server = registry_server(registry_entries())
     try:
         gw = start_fetched("registry-fetch-bad", keys, echo, server.port, refresh_s=10, timeout_ms=500)
         gateways_to_stop.append(gw)
-        h.expect_authenticated(until_not_503(lambda: gw.get("/payments/1", token=token(keys, "billing-batch"))))
+        h.expect_authenticated(h.until_not_503(lambda: gw.get("/payments/1", token=token(keys, "billing-batch"))))
         no_owner = {"identities": [{"client_id": "billing-batch", "provider": "corp", "max_scopes": ["admin"]}]}
         server.script = [("body", b"<html>upstream error</html>"), ("body", json.dumps(no_owner).encode())]
         # refresh at 10 s, then retries after 1 and 2 s of back-off
         deadline = time.monotonic() + 40
-        while time.monotonic() < deadline and (server.script or server.count < 4):
+        while time.monotonic() < deadline and (server.script or server.count() < 4):
             up = h.expect_authenticated(gw.get("/payments/1", token=token(keys, "billing-batch")))
             assert up["headers"].get(OWNER_HEADER) == [OWNER], "the last good registry stays in force"
             time.sleep(0.5)
-        assert server.count >= 4, server.fetches
+        assert server.count() >= 4, server.fetches
         t = token(keys, "ops-bot")
         h.expect_denied(gw.get("/payments/1", token=t), 401, "identity_disabled", token=t)
-        assert counter(gw, "registry.fetch_failed") == 2
-        assert counter(gw, "registry.fetch_ok") >= 2
+        assert h.counter(gw, "registry.fetch_failed") == 2
+        assert h.counter(gw, "registry.fetch_ok") >= 2
         log = gw.log_text()
         assert "/identities/0" in log, "the log names the faulty entry's path"
     finally:
@@ -560,7 +434,7 @@ def test_fetched_registry_bad_documents_keep_the_last_good_registry(prerequisite
 @pytest.fixture(scope="module")
 def shared_fetch(prerequisites, keys, echo):
     """Two workers, refresh every 10 s, one registry server."""
-    server = RegistryServer(registry_entries())
+    server = registry_server(registry_entries())
     gw = start_fetched("registry-fetch-shared", keys, echo, server.port, refresh_s=10, concurrency=2)
     started = time.monotonic()
     yield gw, server, started
@@ -568,23 +442,23 @@ def shared_fetch(prerequisites, keys, echo):
     server.stop()
 
 
-def _wait_second_fetch(server: RegistryServer, started: float):
-    assert wait_until(lambda: server.count >= 2, timeout=max(1.0, started + 25 - time.monotonic())), server.fetches
+def _wait_second_fetch(server: h.DocumentServer, started: float):
+    assert wait_until(lambda: server.count() >= 2, timeout=max(1.0, started + 25 - time.monotonic())), server.fetches
     time.sleep(2.0)  # the other worker has ticked too
 
 
 def test_fetched_registry_two_workers_one_fetch_per_refresh(shared_fetch, keys):
     gw, server, started = shared_fetch
     t = token(keys, "billing-batch")
-    h.expect_authenticated(until_not_503(lambda: gw.get("/payments/1", token=t)))
+    h.expect_authenticated(h.until_not_503(lambda: gw.get("/payments/1", token=t)))
     # a new connection per request spreads requests over both workers
     results = [gw.get("/payments/1", token=token(keys, "billing-batch")).status for _ in range(40)]
     assert results == [200] * 40, results
     if time.monotonic() - started < 9:
         time.sleep(1.0)
-        assert server.count == 1, f"{server.count} fetches for 2 workers at start"
+        assert server.count() == 1, f"{server.count()} fetches for 2 workers at start"
     _wait_second_fetch(server, started)
-    assert server.count == 2, f"{server.count} fetches for 2 workers after one refresh: {server.fetches}"
+    assert server.count() == 2, f"{server.count()} fetches for 2 workers after one refresh: {server.fetches}"
     assert server.fetches[1]["t"] - server.fetches[0]["t"] >= 9.0, server.fetches
     results = [gw.get("/payments/1", token=token(keys, "billing-batch")).status for _ in range(20)]
     assert results == [200] * 20, results
@@ -592,7 +466,7 @@ def test_fetched_registry_two_workers_one_fetch_per_refresh(shared_fetch, keys):
 
 def test_fetched_registry_refresh_sends_if_none_match_and_304_keeps_it(shared_fetch, keys):
     gw, server, started = shared_fetch
-    h.expect_authenticated(until_not_503(lambda: gw.get("/payments/1", token=token(keys, "billing-batch"))))
+    h.expect_authenticated(h.until_not_503(lambda: gw.get("/payments/1", token=token(keys, "billing-batch"))))
     _wait_second_fetch(server, started)
     first, second = server.fetches[0], server.fetches[1]
     assert first["if_none_match"] is None, first
@@ -605,4 +479,4 @@ def test_fetched_registry_refresh_sends_if_none_match_and_304_keeps_it(shared_fe
     assert up["headers"].get("x-identity-scopes") == ["payments:read"]
     t = token(keys, "stranger")
     h.expect_denied(gw.get("/payments/1", token=t), 403, "identity_unregistered", token=t)
-    assert counter(gw, "registry.fetch_failed") == 0
+    assert h.counter(gw, "registry.fetch_failed") == 0

@@ -19,14 +19,11 @@ inline list, from writing the resource file to the first 401 (bound: 1 s).
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import re
-import socket
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -34,10 +31,6 @@ import harness as h
 
 LIST_PATH = "/revocations.json"
 REFRESH_S = 1
-
-
-def rfc3339(t: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def jti(tag: str) -> str:
@@ -67,11 +60,7 @@ def audit_lines(gw: h.Envoy) -> list[dict]:
     """Audit lines, each with `_t` (Envoy's log time, epoch seconds) and
     `_thread` (the id of the Envoy thread that decided)."""
     out = []
-    for line in gw.log_text().splitlines():
-        i = line.find('{"audit":"scopegate"')
-        if i < 0:
-            continue
-        doc, _ = json.JSONDecoder().raw_decode(line[i:])
+    for line, doc in h.audit_records(gw.log_text()):
         m = _LOG_PREFIX.match(line)
         if m:
             doc["_t"] = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000
@@ -90,32 +79,6 @@ def audit_for(gw: h.Envoy, token_id: str, timeout: float = 3.0) -> dict:
         time.sleep(0.1)
 
 
-def counter(gw: h.Envoy, name: str) -> int:
-    return gw.scopegate_counter(name) or 0
-
-
-def wait_until(cond, timeout: float, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
-def until_not_503(fn, timeout: float = 10.0) -> h.Response:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = fn()
-        if r.status != 503 or time.monotonic() > deadline:
-            return r
-        time.sleep(0.2)
-
-
-def status_of(gw: h.Envoy, t: str) -> int:
-    return h.http1_request(gw.port, "GET", "/payments/1", [("authorization", f"Bearer {t}")], marker=False).status
-
-
 # --------------------------------------------------------------------------
 # Inline list
 # --------------------------------------------------------------------------
@@ -130,12 +93,12 @@ def inline_document() -> dict:
         "tokens": [INLINE_REVOKED_JTI, jti("other")],
         "clients": [
             {"client_id": "banned-client"},
-            {"client_id": "rotated-client", "issued_before": rfc3339(CUTOFF)},
+            {"client_id": "rotated-client", "issued_before": h.rfc3339(CUTOFF)},
             {"client_id": "partner-only", "provider": "partner"},
         ],
         "subjects": [
             {"sub": "svc-compromised"},
-            {"sub": "svc-password-reset", "provider": "corp", "issued_before": rfc3339(CUTOFF)},
+            {"sub": "svc-password-reset", "provider": "corp", "issued_before": h.rfc3339(CUTOFF)},
         ],
     }
 
@@ -146,11 +109,11 @@ def gw_inline(gateways, keys) -> h.Envoy:
 
 
 def expect_revoked(gw: h.Envoy, t: str, token_id: str, kind: str):
-    before = counter(gw, "requests.token_revoked")
+    before = h.counter(gw, "requests.token_revoked")
     r = gw.get("/payments/1", token=t)
     body = h.expect_denied(r, 401, "token_revoked", token=t)
     assert body["error"] == "invalid_token", body
-    assert counter(gw, "requests.token_revoked") == before + 1
+    assert h.counter(gw, "requests.token_revoked") == before + 1
     a = audit_for(gw, token_id)
     assert (a["decision"], a["reason"]) == ("deny", "token_revoked"), a
     assert f"token's {kind} is on the revocation list" in a["message"], a
@@ -222,105 +185,21 @@ def test_revocation_comes_after_validity(gw_inline, keys):
 # --------------------------------------------------------------------------
 
 
-class ListServer:
+class ListServer(h.DocumentServer):
     """Serves the revocation document at /revocations.json with a strong ETag
-    (304 when If-None-Match matches it) and records every fetch. `script`:
-    per-request behaviours consumed in order: ("body", bytes), ("status", n),
-    ("stall", seconds)."""
+    (304 when If-None-Match matches it); a fetch is recorded once answered.
+    `revoke` adds a token id to the document being served."""
 
     def __init__(self, document: dict | None = None, port: int = 0):
         self.document = copy.deepcopy(document if document is not None else {"tokens": []})
-        self.script: list = []
-        self.fetches: list[dict] = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                record = {"t": time.monotonic(), "path": self.path, "host": self.headers.get("host"),
-                          "if_none_match": self.headers.get("if-none-match")}
-                with outer.lock:
-                    step = outer.script.pop(0) if outer.script else None
-                    body = json.dumps(outer.document).encode()
-                etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-                status, headers = 200, {"content-type": "application/json"}
-                if self.path != LIST_PATH:
-                    status, body = 404, b'{"error": "not found"}'
-                elif isinstance(step, tuple) and step[0] == "body":
-                    body = step[1]
-                elif isinstance(step, tuple) and step[0] == "status":
-                    status, body = step[1], b'{"error": "oops"}'
-                else:
-                    if isinstance(step, tuple) and step[0] == "stall":
-                        time.sleep(step[1])
-                    headers["etag"] = etag
-                    if record["if_none_match"] == etag:
-                        status, body = 304, b""
-                record["status"], record["etag"] = status, headers.get("etag")
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                record["answered"] = time.monotonic()
-                with outer.lock:
-                    outer.fetches.append(record)
-                try:
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def count(self) -> int:
-        with self.lock:
-            return len(self.fetches)
-
-    def snapshot(self) -> list[dict]:
-        with self.lock:
-            return list(self.fetches)
-
-    def set_document(self, document: dict):
-        with self.lock:
-            self.document = copy.deepcopy(document)
+        super().__init__({LIST_PATH: self.document}, port=port, etag=True, record_on_arrival=False)
 
     def revoke(self, token_id: str):
         with self.lock:
             doc = copy.deepcopy(self.document)
             doc.setdefault("tokens", []).append(token_id)
             self.document = doc
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def list_cluster(port: int) -> dict:
-    return {
-        "name": "revocation",
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": "revocation",
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}],
-        },
-    }
+        self.put(LIST_PATH, doc)
 
 
 def start_fetched(name: str, keys: h.KeySet, echo, port: int, refresh_s: int = REFRESH_S, timeout_ms: int = 1000,
@@ -328,7 +207,7 @@ def start_fetched(name: str, keys: h.KeySet, echo, port: int, refresh_s: int = R
     source = {"uri": f"http://127.0.0.1:{port}{LIST_PATH}", "cluster": "revocation",
               "refresh_interval_s": refresh_s, "timeout_ms": timeout_ms}
     cfg = revocation_config(keys, source)
-    return h.Envoy(name, cfg, echo, concurrency=concurrency, extra_clusters=[list_cluster(port)]).start()
+    return h.Envoy(name, cfg, echo, concurrency=concurrency, extra_clusters=[h.static_cluster("revocation", port)]).start()
 
 
 FETCHED_REVOKED_JTI = jti("fetched-revoked")
@@ -340,7 +219,7 @@ def fetched(prerequisites, keys, echo):
     server = ListServer({"tokens": [FETCHED_REVOKED_JTI], "clients": [{"client_id": "banned-client"}]})
     gw = start_fetched("revocation-fetched", keys, echo, server.port)
     t = token(keys)
-    h.expect_authenticated(until_not_503(lambda: gw.get("/payments/1", token=t)))
+    h.expect_authenticated(h.until_not_503(lambda: gw.get("/payments/1", token=t)))
     yield gw, server
     gw.cleanup()
     server.stop()
@@ -361,7 +240,7 @@ class Hammer:
         while not self.stop.is_set():
             t0 = time.monotonic()
             try:
-                s = status_of(self.gw, self.t)
+                s = h.status_of(self.gw, self.t)
             except Exception:  # noqa: BLE001 - recorded as a failure
                 s = -1
             with self.lock:
@@ -392,14 +271,14 @@ def test_fetched_first_fetch_and_entries(fetched, keys):
     t = token(keys, client_id="banned-client")
     h.expect_denied(gw.get("/payments/1", token=t), 401, "token_revoked", token=t)
     h.expect_authenticated(gw.get("/payments/1", token=token(keys)))
-    assert counter(gw, "revocation.fetch_ok") >= 1
+    assert h.counter(gw, "revocation.fetch_ok") >= 1
     assert "the revocation list fetched" in gw.log_text()
 
 
 def test_fetched_refresh_sends_if_none_match_and_304_keeps_the_list(fetched, keys):
     gw, server = fetched
-    start = server.count
-    assert wait_until(lambda: server.count >= start + 3, timeout=8), server.fetches
+    start = server.count()
+    assert h.wait_until(lambda: server.count() >= start + 3, timeout=8), server.fetches
     fetches = server.snapshot()
     etag = fetches[0]["etag"]
     for f in fetches[1:]:
@@ -408,8 +287,8 @@ def test_fetched_refresh_sends_if_none_match_and_304_keeps_the_list(fetched, key
     # still in force after 304s, and a 304 is a successful fetch
     t = token(keys, jti=FETCHED_REVOKED_JTI)
     h.expect_denied(gw.get("/payments/1", token=t), 401, "token_revoked", token=t)
-    assert counter(gw, "revocation.fetch_failed") == 0
-    assert counter(gw, "revocation.fetch_ok") >= len(fetches) - 1
+    assert h.counter(gw, "revocation.fetch_failed") == 0
+    assert h.counter(gw, "revocation.fetch_ok") >= len(fetches) - 1
 
 
 def test_fetched_two_workers_one_fetch_per_refresh_interval(fetched, keys):
@@ -417,9 +296,9 @@ def test_fetched_two_workers_one_fetch_per_refresh_interval(fetched, keys):
     window = 6.0
     with Hammer(gw, token(keys), threads=4) as hammer:
         t0 = time.monotonic()
-        n0 = server.count
+        n0 = server.count()
         time.sleep(window)
-        n1 = server.count
+        n1 = server.count()
         in_window = [f for f in server.snapshot() if t0 <= f["t"] <= t0 + window]
     statuses = {s for _, _, s in hammer.records}
     assert statuses == {200}, statuses
@@ -430,7 +309,7 @@ def test_fetched_two_workers_one_fetch_per_refresh_interval(fetched, keys):
           f"gaps {min(gaps):.2f}-{max(gaps):.2f} s")
     assert window / REFRESH_S - 2 <= n1 - n0 <= window / REFRESH_S + 1, f"{n1 - n0} fetches in {window} s"
     assert min(gaps) >= 0.8 * REFRESH_S, f"two fetches {min(gaps):.2f} s apart: {in_window}"
-    assert counter(gw, "revocation.fetch_ok") + counter(gw, "revocation.fetch_failed") <= server.count
+    assert h.counter(gw, "revocation.fetch_ok") + h.counter(gw, "revocation.fetch_failed") <= server.count()
 
 
 def measure_revocation(gw: h.Envoy, server: ListServer, t: str, j: str) -> tuple[float, float, dict[str, float]]:
@@ -446,7 +325,7 @@ def measure_revocation(gw: h.Envoy, server: ListServer, t: str, j: str) -> tuple
         changed_wall = time.time()
         changed = time.monotonic()
         server.revoke(j)
-        assert wait_until(lambda: len([r for r in hammer.since(changed) if r[2] == 401]) >= 40, timeout=10)
+        assert h.wait_until(lambda: len([r for r in hammer.since(changed) if r[2] == 401]) >= 40, timeout=10)
         time.sleep(1.0)
     after = hammer.since(changed)
     assert {s for _, _, s in after} <= {200, 401}, after
@@ -454,7 +333,7 @@ def measure_revocation(gw: h.Envoy, server: ListServer, t: str, j: str) -> tuple
     first_401 = min(r[1] for r in after if r[2] == 401) - changed
     tail = [r for r in after if r[0] > last_200]
     assert len(tail) >= 40 and all(r[2] == 401 for r in tail)
-    assert wait_until(lambda: sum(1 for a in audit_lines(gw) if a.get("jti") == j and a["reason"] == "token_revoked") >= 40,
+    assert h.wait_until(lambda: sum(1 for a in audit_lines(gw) if a.get("jti") == j and a["reason"] == "token_revoked") >= 40,
                       timeout=3)
     lines = [a for a in audit_lines(gw) if a.get("jti") == j]
     per_worker = {}
@@ -480,10 +359,10 @@ def test_fetched_cached_token_is_refused_after_the_list_changes(fetched, keys):
         j = jti("cached")
         t = token(keys, jti=j)
         if n == 0:
-            hits = counter(gw, "cache.hit")
+            hits = h.counter(gw, "cache.hit")
             for _ in range(6):
                 h.expect_authenticated(gw.get("/payments/1", token=t))
-            assert counter(gw, "cache.hit") >= hits + 4, "the token came from the verified-token cache"
+            assert h.counter(gw, "cache.hit") >= hits + 4, "the token came from the verified-token cache"
         rounds.append(measure_revocation(gw, server, t, j))
         h.expect_denied(gw.get("/payments/1", token=t), 401, "token_revoked", token=t)
         assert "token's id is on the revocation list" in audit_for(gw, j)["message"]
@@ -499,23 +378,23 @@ def test_fetched_cached_token_is_refused_after_the_list_changes(fetched, keys):
 
 def test_fetched_bad_documents_keep_the_last_good_list(fetched, keys):
     gw, server = fetched
-    failed = counter(gw, "revocation.fetch_failed")
+    failed = h.counter(gw, "revocation.fetch_failed")
     revoked = token(keys, jti=FETCHED_REVOKED_JTI)
     # one bad JSON body; then a document with a fault (the list would be empty without it)
     server.script = [("body", b"<html>upstream error</html>")]
-    assert wait_until(lambda: counter(gw, "revocation.fetch_failed") >= failed + 1, timeout=6)
+    assert h.wait_until(lambda: h.counter(gw, "revocation.fetch_failed") >= failed + 1, timeout=6)
     h.expect_denied(gw.get("/payments/1", token=revoked), 401, "token_revoked", token=revoked)
     h.expect_authenticated(gw.get("/payments/1", token=token(keys)))
-    assert counter(gw, "revocation.fetch_failed") == failed + 1, "one bad document, one failure"
+    assert h.counter(gw, "revocation.fetch_failed") == failed + 1, "one bad document, one failure"
     bad = {"tokens": [""], "clients": [{"client_id": "x", "provider": "nope"}]}
     server.script = [("body", json.dumps(bad).encode())]
-    assert wait_until(lambda: counter(gw, "revocation.fetch_failed") >= failed + 2, timeout=6)
+    assert h.wait_until(lambda: h.counter(gw, "revocation.fetch_failed") >= failed + 2, timeout=6)
     h.expect_denied(gw.get("/payments/1", token=revoked), 401, "token_revoked", token=revoked)
     t = token(keys, client_id="banned-client")
     h.expect_denied(gw.get("/payments/1", token=t), 401, "token_revoked", token=t)
     h.expect_authenticated(gw.get("/payments/1", token=token(keys)))
     time.sleep(2.5)  # later refreshes are good again
-    assert counter(gw, "revocation.fetch_failed") == failed + 2
+    assert h.counter(gw, "revocation.fetch_failed") == failed + 2
     log = gw.log_text()
     assert "fetching the revocation list failed" in log, h.tail(log)
     assert "/tokens/0" in log and "/clients/0/provider" in log, "the log names the faults' paths"
@@ -553,15 +432,15 @@ def test_fetched_list_unanswered_holds_then_503(prerequisites, keys, echo):
         assert r.json()["error"] == "temporarily_unavailable"
         assert 0.5 <= took < 3.5, f"held until timeout_ms (1.5 s), then 503: {took:.2f} s"
         print(f"\nheld {took:.2f} s, then 503 revocation_unavailable")
-        assert wait_until(lambda: status_of(gw, token(keys)) == 200, timeout=10), "recovers"
-        assert counter(gw, "revocation.fetch_failed") >= 1
+        assert h.wait_until(lambda: h.status_of(gw, token(keys)) == 200, timeout=10), "recovers"
+        assert h.counter(gw, "revocation.fetch_failed") >= 1
     finally:
         gw.cleanup()
         server.stop()
 
 
 def test_fetched_list_server_down_at_start_503_then_recovery(prerequisites, keys, echo):
-    port = free_port()
+    port = h.free_port()
     gw = start_fetched("revocation-down", keys, echo, port, timeout_ms=500)
     server = None
     try:
@@ -579,12 +458,12 @@ def test_fetched_list_server_down_at_start_503_then_recovery(prerequisites, keys
         assert time.monotonic() - sent < 0.5
         server = ListServer({"tokens": [FETCHED_REVOKED_JTI]}, port=port)
         up_at = time.monotonic()
-        assert wait_until(lambda: status_of(gw, token(keys)) == 200, timeout=35, step=0.1), "recovers without restart"
+        assert h.wait_until(lambda: h.status_of(gw, token(keys)) == 200, timeout=35, step=0.1), "recovers without restart"
         print(f"\nrecovered {time.monotonic() - up_at:.2f} s after the list server came up")
         t = token(keys, jti=FETCHED_REVOKED_JTI)
         h.expect_denied(gw.get("/payments/1", token=t), 401, "token_revoked", token=t)
-        assert counter(gw, "revocation.fetch_failed") >= 1
-        assert counter(gw, "revocation.fetch_ok") >= 1
+        assert h.counter(gw, "revocation.fetch_failed") >= 1
+        assert h.counter(gw, "revocation.fetch_ok") >= 1
         assert "fetching the revocation list failed" in gw.log_text()
     finally:
         gw.cleanup()
@@ -623,7 +502,7 @@ def test_ecds_push_revokes_within_a_second(prerequisites, echo):
                 ok = e.stat("update_success")
                 written = time.monotonic()
                 e.publish(resource)
-                assert wait_until(lambda: any(r[2] == 401 for r in hammer.since(written)), timeout=5, step=0.005)
+                assert h.wait_until(lambda: any(r[2] == 401 for r in hammer.since(written)), timeout=5, step=0.005)
                 time.sleep(1.0)
             after = hammer.since(written)
             first_401 = min(r[1] for r in after if r[2] == 401) - written

@@ -21,13 +21,10 @@ INVALID, list `ttl` 2 s) to the first 401.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import socket
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -97,8 +94,7 @@ def access_token(keys: h.KeySet, idx: int, uri: str, scope: str = "payments:read
     return h.mint(keys.rsa, h.claims(scope, status={"status_list": {"idx": idx, "uri": uri}}, **over), alg="RS256")
 
 
-def path_of(uri: str) -> str:
-    return "/" + uri.split("://", 1)[1].split("/", 1)[1]
+path_of = h.DocumentServer.path_of
 
 
 # --------------------------------------------------------------------------
@@ -106,99 +102,13 @@ def path_of(uri: str) -> str:
 # --------------------------------------------------------------------------
 
 
-class ListServer:
-    """Serves status list tokens by path (`lists`: path -> bytes) with
-    content-type application/statuslist+jwt, records every request. `etag`:
-    paths answered with a strong ETag (304 to a matching If-None-Match).
-    `stall`: path -> seconds to wait before answering. Unknown paths: 404."""
-
-    def __init__(self, port: int = 0):
-        self.lists: dict[str, bytes] = {}
-        self.etag: set[str] = set()
-        self.stall: dict[str, float] = {}
-        self.fetches: list[dict] = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                path = self.path
-                record = {"t": time.monotonic(), "path": path, "host": self.headers.get("host"),
-                          "accept": self.headers.get("accept"), "if_none_match": self.headers.get("if-none-match")}
-                with outer.lock:
-                    outer.fetches.append(record)
-                    body = outer.lists.get(path)
-                    stall = outer.stall.get(path, 0)
-                    with_etag = path in outer.etag
-                if stall:
-                    time.sleep(stall)
-                headers = {"content-type": CONTENT_TYPE}
-                status = 200
-                if body is None:
-                    status, body, headers = 404, b'{"error":"not found"}', {"content-type": "application/json"}
-                elif with_etag:
-                    tag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-                    headers["etag"] = tag
-                    if record["if_none_match"] == tag:
-                        status, body = 304, b""
-                record["status"] = status
-                try:
-                    self.send_response(status)
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("content-length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def put(self, uri: str, token: bytes):
-        with self.lock:
-            self.lists[path_of(uri)] = token
-
-    def count(self, uri: str | None = None) -> int:
-        with self.lock:
-            if uri is None:
-                return len(self.fetches)
-            return sum(1 for f in self.fetches if f["path"] == path_of(uri))
-
-    def snapshot(self, uri: str | None = None) -> list[dict]:
-        with self.lock:
-            return [f for f in self.fetches if uri is None or f["path"] == path_of(uri)]
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def list_cluster(port: int) -> dict:
-    return {
-        "name": CLUSTER,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": CLUSTER,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
-                "address": "127.0.0.1", "port_value": port}}}}]}],
-        },
-    }
+def list_server(port: int = 0) -> h.DocumentServer:
+    """Serves status list tokens by path (`put(uri, bytes)`) with content-type
+    application/statuslist+jwt, every request recorded when it arrives.
+    `etag`: paths answered with a strong ETag (304 to a matching
+    If-None-Match). `stall`: path -> seconds to wait before answering.
+    Unknown paths: 404."""
+    return h.DocumentServer(port=port, content_type=CONTENT_TYPE)
 
 
 def status_config(keys: h.KeySet, on_unavailable: str = "deny", timeout_ms: int = 1000,
@@ -211,50 +121,30 @@ def status_config(keys: h.KeySet, on_unavailable: str = "deny", timeout_ms: int 
 
 def start(name: str, keys: h.KeySet, echo, port: int, concurrency: int = 2, **cfg) -> h.Envoy:
     return h.Envoy(name, status_config(keys, **cfg), echo, concurrency=concurrency,
-                   extra_clusters=[list_cluster(port)]).start()
-
-
-def counter(gw: h.Envoy, name: str) -> int:
-    return gw.scopegate_counter(name) or 0
-
-
-def wait_until(cond, timeout: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
-def status_of(gw: h.Envoy, t: str) -> int:
-    return h.http1_request(gw.port, "GET", "/payments/1", [("authorization", f"Bearer {t}")], marker=False).status
+                   extra_clusters=[h.static_cluster(CLUSTER, port)]).start()
 
 
 def audit_lines(gw: h.Envoy) -> list[dict]:
     out = []
-    for line in gw.log_text().splitlines():
-        i = line.find('{"audit":"scopegate"')
-        if i >= 0:
-            doc, _ = json.JSONDecoder().raw_decode(line[i:])
-            # Envoy's log line: [time][thread id][level]...
-            parts = line.split("][")
-            doc["_thread"] = parts[1] if len(parts) > 1 else None
-            out.append(doc)
+    for line, doc in h.audit_records(gw.log_text()):
+        # Envoy's log line: [time][thread id][level]...
+        parts = line.split("][")
+        doc["_thread"] = parts[1] if len(parts) > 1 else None
+        out.append(doc)
     return out
 
 
 def audit_for(gw: h.Envoy, token: str, timeout: float = 3.0) -> dict:
     j = json.loads(h.b64u_decode(token.split(".")[1]))["jti"]
     found: list = []
-    wait_until(lambda: found.extend(a for a in audit_lines(gw) if a.get("jti") == j) or found, timeout)
+    h.wait_until(lambda: found.extend(a for a in audit_lines(gw) if a.get("jti") == j) or found, timeout)
     assert found, f"no audit line for jti {j}"
     return found[-1]
 
 
 def log_has(gw: h.Envoy, text: str, timeout: float = 3.0) -> bool:
     """Envoy flushes its log every 100 ms: wait for a line."""
-    return wait_until(lambda: text in gw.log_text(), timeout)
+    return h.wait_until(lambda: text in gw.log_text(), timeout)
 
 
 def rss_kib(pid: int) -> int:
@@ -283,7 +173,7 @@ class Traffic:
             i += 1
             t0 = time.monotonic()
             try:
-                s = status_of(self.gw, self.tokens[k])
+                s = h.status_of(self.gw, self.tokens[k])
             except Exception:  # noqa: BLE001 - recorded as a failure
                 s = -1
             with self.lock:
@@ -313,7 +203,7 @@ MAIN_URI = PREFIX + "main"
 
 @pytest.fixture(scope="module")
 def lists(prerequisites, keys):
-    server = ListServer()
+    server = list_server()
     server.put(MAIN_URI, status_list_token(keys.rsa, MAIN_URI, MAIN, ttl=60))
     yield server
     server.stop()
@@ -338,8 +228,8 @@ def test_valid_status_is_allowed(sl, lists, keys):
     print(f"\nfirst request held {took * 1000:.0f} ms for the list; fetch asked with Accept: {first['accept']!r}")
     for idx in (0, 4, 15):
         h.expect_authenticated(sl.get("/payments/1", token=access_token(keys, idx, MAIN_URI)))
-    assert counter(sl, "status_list.fetch_ok") >= 1
-    assert counter(sl, "status_list.fetch_failed") == 0
+    assert h.counter(sl, "status_list.fetch_ok") >= 1
+    assert h.counter(sl, "status_list.fetch_failed") == 0
     assert log_has(sl, "a status list fetched")
     # a token without a `status` claim is not checked; a public route consults no list
     h.expect_authenticated(sl.get("/payments/1", token=h.mint(keys.rsa, h.claims("payments:read"), alg="RS256")))
@@ -348,10 +238,10 @@ def test_valid_status_is_allowed(sl, lists, keys):
 
 def test_invalid_is_token_revoked(sl, keys):
     t = access_token(keys, 1, MAIN_URI)
-    before = counter(sl, "requests.token_revoked")
+    before = h.counter(sl, "requests.token_revoked")
     body = h.expect_denied(sl.get("/payments/1", token=t), 401, "token_revoked", token=t)
     assert body["error"] == "invalid_token"
-    assert counter(sl, "requests.token_revoked") == before + 1
+    assert h.counter(sl, "requests.token_revoked") == before + 1
     a = audit_for(sl, t)
     assert (a["decision"], a["reason"]) == ("deny", "token_revoked"), a
     assert "INVALID" in a["message"] and "index 1 of" in a["message"], a
@@ -361,7 +251,7 @@ def test_suspended_is_token_suspended(sl, keys):
     t = access_token(keys, 2, MAIN_URI)
     body = h.expect_denied(sl.get("/payments/1", token=t), 401, "token_suspended", token=t)
     assert body["error"] == "invalid_token"
-    assert counter(sl, "requests.token_suspended") >= 1
+    assert h.counter(sl, "requests.token_suspended") >= 1
     assert "SUSPENDED" in audit_for(sl, t)["message"]
 
 
@@ -388,7 +278,7 @@ def test_uri_outside_prefixes_is_unverifiable_and_never_fetched(sl, lists, keys)
         h.expect_denied(sl.get("/payments/1", token=t), 401, "status_unverifiable", token=t)
     time.sleep(MAX_CACHE_S * 0.5)  # no late fetch either
     assert lists.count() == before, f"fetched: {lists.snapshot()[before:]}"
-    assert counter(sl, "requests.status_unverifiable") >= len(outside)
+    assert h.counter(sl, "requests.status_unverifiable") >= len(outside)
     a = audit_for(sl, t)
     assert "outside the allowed uri_prefixes" in a["message"], a
 
@@ -425,7 +315,7 @@ def test_refused_list_is_status_unavailable(sl, lists, keys, case):
     uri = PREFIX + "refused-" + case
     make, _ = REFUSED[case]
     lists.put(uri, make(keys, uri))
-    failed = counter(sl, "status_list.fetch_failed")
+    failed = h.counter(sl, "status_list.fetch_failed")
     t = access_token(keys, 0, uri)
     r = sl.get("/payments/1", token=t)
     h.expect_denied(r, 503, "status_unavailable", token=t)
@@ -433,7 +323,7 @@ def test_refused_list_is_status_unavailable(sl, lists, keys, case):
     assert r.headers.get("retry-after") == "5", r
     assert r.json()["error"] == "temporarily_unavailable"
     assert lists.count(uri) >= 1, "the list was fetched (and refused)"
-    assert counter(sl, "status_list.fetch_failed") >= failed + 1
+    assert h.counter(sl, "status_list.fetch_failed") >= failed + 1
     assert log_has(sl, "not a valid status list token")
     # the other lists are unaffected
     h.expect_authenticated(sl.get("/payments/1", token=access_token(keys, 0, MAIN_URI)))
@@ -453,7 +343,7 @@ def test_zlib_bomb_is_refused_and_envoy_survives(sl, lists, keys):
     for _ in range(20):
         h.expect_denied(sl.get("/payments/1", token=t), 503, "status_unavailable", token=t)
         h.expect_authenticated(sl.get("/payments/1", token=access_token(keys, 0, MAIN_URI)))
-    wait_until(lambda: lists.count(uri) >= 2, timeout=4)
+    h.wait_until(lambda: lists.count(uri) >= 2, timeout=4)
     assert sl.proc.poll() is None, "Envoy died"
     rss1 = rss_kib(sl.proc.pid)
     print(f"\nzlib bomb: {len(bomb)} bytes compressed (200 MiB inflated), answered 503 in {took * 1000:.0f} ms; "
@@ -476,7 +366,7 @@ def test_change_takes_effect_within_ttl(sl, lists, keys):
         statuses[5] = INVALID
         changed = time.monotonic()
         lists.put(uri, status_list_token(keys.rsa, uri, statuses, ttl=TTL_S))
-        assert wait_until(lambda: any(r[3] == 401 for r in traffic.since(changed, 0)), timeout=TTL_S + 6, step=0.01)
+        assert h.wait_until(lambda: any(r[3] == 401 for r in traffic.since(changed, 0)), timeout=TTL_S + 6, step=0.01)
         time.sleep(1.0)
     first_401 = min(r[1] for r in traffic.since(changed, 0) if r[3] == 401) - changed
     after = traffic.since(changed, 0)
@@ -497,17 +387,17 @@ def test_verified_token_cache_does_not_hide_a_status_change(sl, lists, keys):
     lists.put(uri, status_list_token(keys.rsa, uri, statuses, ttl=TTL_S))
     t = access_token(keys, 2, uri)
     h.expect_authenticated(sl.get("/payments/1", token=t))
-    hits = counter(sl, "cache.hit")
+    hits = h.counter(sl, "cache.hit")
     for _ in range(6):
         h.expect_authenticated(sl.get("/payments/1", token=t))
-    assert counter(sl, "cache.hit") >= hits + 4, "served from the verified-token cache"
+    assert h.counter(sl, "cache.hit") >= hits + 4, "served from the verified-token cache"
     statuses[2] = SUSPENDED
     lists.put(uri, status_list_token(keys.rsa, uri, statuses, ttl=TTL_S))
-    assert wait_until(lambda: {status_of(sl, t) for _ in range(6)} == {401}, timeout=TTL_S + 3, step=0.05)
+    assert h.wait_until(lambda: {h.status_of(sl, t) for _ in range(6)} == {401}, timeout=TTL_S + 3, step=0.05)
     h.expect_denied(sl.get("/payments/1", token=t), 401, "token_suspended", token=t)
     statuses[2] = VALID
     lists.put(uri, status_list_token(keys.rsa, uri, statuses, ttl=TTL_S))
-    assert wait_until(lambda: {status_of(sl, t) for _ in range(6)} == {200}, timeout=TTL_S + 3, step=0.05)
+    assert h.wait_until(lambda: {h.status_of(sl, t) for _ in range(6)} == {200}, timeout=TTL_S + 3, step=0.05)
     h.expect_authenticated(sl.get("/payments/1", token=t))
 
 
@@ -555,13 +445,13 @@ def test_304_keeps_the_ttl_period(lists, keys, echo):
         lists.put(uri, status_list_token(keys.rsa, uri, statuses, ttl=TTL_S))
         t = access_token(keys, 1, uri)
         h.expect_authenticated(gw.get("/payments/1", token=t))
-        assert wait_until(lambda: any(f["status"] == 304 for f in lists.snapshot(uri)), timeout=TTL_S + 3), \
+        assert h.wait_until(lambda: any(f["status"] == 304 for f in lists.snapshot(uri)), timeout=TTL_S + 3), \
             lists.snapshot(uri)
         h.expect_authenticated(gw.get("/payments/1", token=t))
         statuses[1] = INVALID
         changed = time.monotonic()
         lists.put(uri, status_list_token(keys.rsa, uri, statuses, ttl=TTL_S))
-        refused = wait_until(lambda: status_of(gw, t) == 401, timeout=TTL_S + 6, step=0.05)
+        refused = h.wait_until(lambda: h.status_of(gw, t) == 401, timeout=TTL_S + 6, step=0.05)
         took = time.monotonic() - changed
         fetches = [(round(f["t"] - changed, 2), f["status"]) for f in lists.snapshot(uri)]
         assert refused, (f"still allowed {took:.1f} s after the change (ttl {TTL_S} s); "
@@ -577,7 +467,7 @@ def test_304_keeps_the_ttl_period(lists, keys, echo):
 
 
 def test_list_server_stalled_holds_then_503(prerequisites, keys, echo):
-    server = ListServer()
+    server = list_server()
     uri = PREFIX + "slow"
     server.put(uri, status_list_token(keys.rsa, uri, MAIN))
     server.stall[path_of(uri)] = 4.0
@@ -594,17 +484,17 @@ def test_list_server_stalled_holds_then_503(prerequisites, keys, echo):
         # once the server answers in time, the list decides
         server.stall.clear()
         # every worker (one may still hold the failure until its next tick)
-        assert wait_until(lambda: {status_of(gw, t) for _ in range(8)} == {200}, timeout=10), "recovers"
+        assert h.wait_until(lambda: {h.status_of(gw, t) for _ in range(8)} == {200}, timeout=10), "recovers"
         t = access_token(keys, 1, uri)
         h.expect_denied(gw.get("/payments/1", token=t), 401, "token_revoked", token=t)
-        assert counter(gw, "status_list.fetch_failed") >= 1
+        assert h.counter(gw, "status_list.fetch_failed") >= 1
     finally:
         gw.cleanup()
         server.stop()
 
 
 def test_list_server_down_deny_503_then_recovery(prerequisites, keys, echo):
-    port = free_port()
+    port = h.free_port()
     gw = start("status-list-down", keys, echo, port, timeout_ms=500)
     server = None
     try:
@@ -620,16 +510,16 @@ def test_list_server_down_deny_503_then_recovery(prerequisites, keys, echo):
         # a token without a status claim, a public route: not affected
         h.expect_authenticated(gw.get("/payments/1", token=h.mint(keys.rsa, h.claims("payments:read"), alg="RS256")))
         h.expect_allowed(gw.get("/healthz"))
-        assert counter(gw, "status_list.fetch_failed") >= 1
-        server = ListServer(port=port)
+        assert h.counter(gw, "status_list.fetch_failed") >= 1
+        server = list_server(port=port)
         server.put(uri, status_list_token(keys.rsa, uri, MAIN))
         up = time.monotonic()
-        assert wait_until(lambda: {status_of(gw, t) for _ in range(8)} == {200}, timeout=35, step=0.1), \
+        assert h.wait_until(lambda: {h.status_of(gw, t) for _ in range(8)} == {200}, timeout=35, step=0.1), \
             "recovers without restart"
         print(f"\nheld {took * 1000:.0f} ms then 503; recovered {time.monotonic() - up:.2f} s after the server came up")
         t = access_token(keys, 1, uri)
         h.expect_denied(gw.get("/payments/1", token=t), 401, "token_revoked", token=t)
-        assert counter(gw, "status_list.fetch_ok") >= 1
+        assert h.counter(gw, "status_list.fetch_ok") >= 1
     finally:
         gw.cleanup()
         if server:
@@ -637,21 +527,21 @@ def test_list_server_down_deny_503_then_recovery(prerequisites, keys, echo):
 
 
 def test_list_server_down_allow_lets_through_unchecked(prerequisites, keys, echo):
-    port = free_port()
+    port = h.free_port()
     gw = start("status-list-open", keys, echo, port, timeout_ms=500, on_unavailable="allow")
     try:
         uri = PREFIX + "main"
-        before = counter(gw, "revocation.status_unchecked")
+        before = h.counter(gw, "revocation.status_unchecked")
         # even the INVALID index passes: nothing can be checked
         for n, idx in enumerate((0, 1), start=1):
             t = access_token(keys, idx, uri)
             h.expect_authenticated(gw.get("/payments/1", token=t))
-            assert counter(gw, "revocation.status_unchecked") == before + n
+            assert h.counter(gw, "revocation.status_unchecked") == before + n
         assert log_has(gw, "let through unchecked")
         # a uri outside the prefixes is still refused: allow is about availability only
         t = access_token(keys, 0, "http://evil.example/list")
         h.expect_denied(gw.get("/payments/1", token=t), 401, "status_unverifiable", token=t)
-        assert counter(gw, "revocation.status_unchecked") == before + 2
-        assert counter(gw, "status_list.fetch_failed") >= 1
+        assert h.counter(gw, "revocation.status_unchecked") == before + 2
+        assert h.counter(gw, "status_list.fetch_failed") >= 1
     finally:
         gw.cleanup()

@@ -51,10 +51,12 @@ def find_wasm() -> str:
     return e2e.find_wasm()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = e2e.free_port
+
+
+def statuses(n, t: str, count: int = 12) -> list[int]:
+    """`count` requests, a new connection each (they land on both workers)."""
+    return [n.get("/payments/1", token=t, marker=False).status for _ in range(count)]
 
 
 # --------------------------------------------------------------------------

@@ -5,7 +5,6 @@ scope_over_ceiling are answered as the contract says, and the audit line
 carries `registered`, `owner` and `scopes_dropped`. The host cannot strip a
 caller's header, so a caller-supplied owner header is a 400."""
 
-import json
 import time
 import uuid
 
@@ -19,10 +18,6 @@ OWNER_HEADER = "x-identity-owner"
 HEADERS = e2e.IDENTITY_HEADERS + [OWNER_HEADER]
 
 
-def rfc3339(t: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
 def registry_config(keys, unregistered: str) -> dict:
     now = int(time.time())
     cfg = kh.kong_filter_config(keys, audit_log="all")
@@ -30,9 +25,9 @@ def registry_config(keys, unregistered: str) -> dict:
     cfg["identities"] = {
         "registry": {"inline": [
             {"client_id": "billing-batch", "provider": "corp", "owner": OWNER,
-             "expires": rfc3339(now + 365 * 86400), "max_scopes": ["payments:read"]},
+             "expires": e2e.rfc3339(now + 365 * 86400), "max_scopes": ["payments:read"]},
             {"client_id": "ops-bot", "owner": "sre@example.com", "status": "disabled"},
-            {"client_id": "old-job", "owner": "legacy@example.com", "expires": rfc3339(now - 3600)},
+            {"client_id": "old-job", "owner": "legacy@example.com", "expires": e2e.rfc3339(now - 3600)},
         ]},
         "unregistered": unregistered,
     }
@@ -58,13 +53,7 @@ def token(keys, client, scope="payments:read", **over):
 def audit_for(n, jti, timeout=3.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        found = []
-        for line in n.log_text().splitlines():
-            i = line.find('{"audit":"scopegate"')
-            if i >= 0:
-                doc, _ = json.JSONDecoder().raw_decode(line[i:])
-                if doc.get("jti") == jti:
-                    found.append(doc)
+        found = [doc for _, doc in e2e.audit_records(n.log_text()) if doc.get("jti") == jti]
         if found or time.monotonic() > deadline:
             assert len(found) == 1, f"audit lines with jti {jti!r}: {found}"
             return found[0]

@@ -21,10 +21,6 @@ LIST = "/revocations.json"
 REFRESH_S = 1
 
 
-def rfc3339(t: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
 def revocation_config(keys, source: dict) -> dict:
     cfg = kh.kong_filter_config(keys, audit_log="all")
     # tokens without `iat` must reach the revocation check (max_lifetime_s refuses them first)
@@ -44,28 +40,11 @@ _PID = re.compile(r"\[\w+\] (\d+)#")
 def audit_lines(n) -> list[dict]:
     """Audit lines, each with `_pid`: the nginx worker that decided."""
     out = []
-    for line in n.log_text().splitlines():
-        i = line.find('{"audit":"scopegate"')
-        if i >= 0:
-            doc, _ = json.JSONDecoder().raw_decode(line[i:])
-            m = _PID.search(line)
-            doc["_pid"] = m.group(1) if m else None
-            out.append(doc)
+    for line, doc in e2e.audit_records(n.log_text()):
+        m = _PID.search(line)
+        doc["_pid"] = m.group(1) if m else None
+        out.append(doc)
     return out
-
-
-def statuses(n, t: str, count: int = 12) -> list[int]:
-    """`count` requests, a new connection each (they land on both workers)."""
-    return [n.get("/payments/1", token=t, marker=False).status for _ in range(count)]
-
-
-def wait_until(cond, timeout: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 # --------------------------------------------------------------------------
@@ -81,7 +60,7 @@ REVOKED_JTI = "kong-revoked-" + uuid.uuid4().hex
 def kong_inline(hosts, keys):
     doc = {
         "tokens": [REVOKED_JTI],
-        "clients": [{"client_id": "rotated-client", "issued_before": rfc3339(CUTOFF)},
+        "clients": [{"client_id": "rotated-client", "issued_before": e2e.rfc3339(CUTOFF)},
                     {"client_id": "banned-client", "provider": "corp"}],
         "subjects": [{"sub": "svc-compromised"}],
     }
@@ -145,23 +124,23 @@ def fetched_by(n) -> set[int]:
 def kong_fetched(hosts, keys, list_server):
     n = hosts.get("revocation-fetched", config=fetched_config(keys, list_server.port))
     # nginx answers once one worker is up; each worker loads the module and fetches for itself
-    assert wait_until(lambda: set(n.worker_pids()) <= fetched_by(n), timeout=10), kh.tail(n.log_text(), 20)
+    assert e2e.wait_until(lambda: set(n.worker_pids()) <= fetched_by(n), timeout=10), kh.tail(n.log_text(), 20)
     return n
 
 
 def test_fetched_list_reaches_both_workers_after_a_change(kong_fetched, keys, list_server):
     # each worker fetches for itself: until then a request may get 503 revocation_unavailable
     t = token(keys, jti="kong-cached-" + uuid.uuid4().hex)
-    assert wait_until(lambda: set(statuses(kong_fetched, t)) == {200}, timeout=10), statuses(kong_fetched, t)
+    assert e2e.wait_until(lambda: set(kh.statuses(kong_fetched, t)) == {200}, timeout=10), kh.statuses(kong_fetched, t)
     revoked = token(keys, jti=REVOKED_JTI)
-    assert set(statuses(kong_fetched, revoked)) == {401}
+    assert set(kh.statuses(kong_fetched, revoked)) == {401}
     assert list_server.count(LIST) >= 2, "a fetch per worker"
     assert len(kong_fetched.worker_pids()) == 2
     # a token already verified (and cached) is refused once the list at the source says so
     j = json.loads(e2e.b64u_decode(t.split(".")[1]))["jti"]
     list_server.documents[LIST] = (200, json.dumps({"tokens": [REVOKED_JTI, j]}).encode(), {"etag": '"v2"'})
     changed = time.monotonic()
-    assert wait_until(lambda: set(statuses(kong_fetched, t)) == {401}, timeout=REFRESH_S + 5, step=0.02)
+    assert e2e.wait_until(lambda: set(kh.statuses(kong_fetched, t)) == {401}, timeout=REFRESH_S + 5, step=0.02)
     took = time.monotonic() - changed
     e2e.expect_denied(kong_fetched.get("/payments/1", token=t), 401, "token_revoked", token=t)
     # every worker refuses it (nginx does not spread connections evenly: send until both have answered)
@@ -171,7 +150,7 @@ def test_fetched_list_reaches_both_workers_after_a_change(kong_fetched, keys, li
         return {int(a["_pid"]) for a in audit_lines(kong_fetched)
                 if a.get("jti") == j and a["_pid"] and a["reason"] == "token_revoked"}
 
-    assert wait_until(lambda: statuses(kong_fetched, t, 4) == [401] * 4 and workers <= refusing(), timeout=10), \
+    assert e2e.wait_until(lambda: kh.statuses(kong_fetched, t, 4) == [401] * 4 and workers <= refusing(), timeout=10), \
         (refusing(), workers)
     # each worker fetches for itself, once per refresh interval
     n0, window = list_server.count(LIST), 4.0
@@ -191,16 +170,16 @@ def test_fetched_list_reaches_both_workers_after_a_change(kong_fetched, keys, li
 
 def test_fetched_bad_document_keeps_the_last_good_list(kong_fetched, keys, list_server):
     revoked = token(keys, jti=REVOKED_JTI)
-    assert wait_until(lambda: set(statuses(kong_fetched, revoked)) == {401}, timeout=10)
+    assert e2e.wait_until(lambda: set(kh.statuses(kong_fetched, revoked)) == {401}, timeout=10)
     failures = kong_fetched.log_text().count("fetching the revocation list failed")
     good = list_server.documents[LIST]
     list_server.documents[LIST] = (200, b'{"tokens": [""]}', {})
     try:
-        assert wait_until(
+        assert e2e.wait_until(
             lambda: kong_fetched.log_text().count("fetching the revocation list failed") >= failures + 2,
             timeout=REFRESH_S * 4 + 3), kh.tail(kong_fetched.log_text(), 20)
-        assert set(statuses(kong_fetched, revoked)) == {401}, "the last good list stays in force"
-        assert set(statuses(kong_fetched, token(keys), 4)) == {200}
+        assert set(kh.statuses(kong_fetched, revoked)) == {401}, "the last good list stays in force"
+        assert set(kh.statuses(kong_fetched, token(keys), 4)) == {200}
         assert "/tokens/0" in kong_fetched.log_text()
     finally:
         list_server.documents[LIST] = good
@@ -219,14 +198,14 @@ def test_no_list_yet_is_503_at_once_then_recovers(prerequisites, keys, echo):
         assert r.headers.get("www-authenticate") is None and r.headers.get("retry-after") == "5", r
         assert took < 0.5, f"answered at once, never held: {took:.2f} s"
         e2e.expect_allowed(n.get("/healthz"))
-        assert wait_until(lambda: n.log_text().count("fetching the revocation list failed") >= 2, timeout=5), \
+        assert e2e.wait_until(lambda: n.log_text().count("fetching the revocation list failed") >= 2, timeout=5), \
             "both workers tried and failed"
         r = n.get("/payments/1", token=t)
         e2e.expect_denied(r, 503, "revocation_unavailable", token=t)
         server = kh.RawEcho(port=port)
         server.documents[LIST] = (200, json.dumps({"tokens": [REVOKED_JTI]}).encode(), {})
         up = time.monotonic()
-        assert wait_until(lambda: set(statuses(n, token(keys), 8)) == {200}, timeout=40, step=0.2), \
+        assert e2e.wait_until(lambda: set(kh.statuses(n, token(keys), 8)) == {200}, timeout=40, step=0.2), \
             kh.tail(n.log_text(), 20)
         print(f"\nKong: recovered on both workers {time.monotonic() - up:.2f} s after the list server came up")
         t = token(keys, jti=REVOKED_JTI)

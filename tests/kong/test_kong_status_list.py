@@ -40,23 +40,9 @@ def publish(server: kh.RawEcho, keys, name: str, statuses: list[int]) -> str:
     return uri
 
 
-def statuses(n, t: str, count: int = 12) -> list[int]:
-    """`count` requests, a new connection each (they land on both workers)."""
-    return [n.get("/payments/1", token=t, marker=False).status for _ in range(count)]
-
-
-def wait_until(cond, timeout: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
 def settled(n, t: str, expected: int, timeout: float = 10) -> bool:
     """Every worker has the list: `expected` for 12 requests in a row."""
-    return wait_until(lambda: set(statuses(n, t)) == {expected}, timeout)
+    return e2e.wait_until(lambda: set(kh.statuses(n, t)) == {expected}, timeout)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +67,7 @@ def test_first_request_is_503_at_once_then_the_list_decides(kong_sl, keys, lists
     assert r.headers.get("www-authenticate") is None and r.headers.get("retry-after") == "5", r
     assert r.json()["error"] == "temporarily_unavailable"
     assert took < 0.5, f"answered at once, never held: {took:.2f} s"
-    assert settled(kong_sl, t, 200), statuses(kong_sl, t)
+    assert settled(kong_sl, t, 200), kh.statuses(kong_sl, t)
     fetches = [r for r in lists.requests if r["path"] == "/statuslists/first"]
     assert fetches and fetches[0]["headers"].get("host") == [LISTS_HOST], fetches[:1]
     print(f"\nKong: first request 503 in {took * 1000:.0f} ms; {len(fetches)} fetches so far (one per worker "
@@ -92,7 +78,7 @@ def test_first_request_is_503_at_once_then_the_list_decides(kong_sl, keys, lists
 def test_valid_invalid_suspended(kong_sl, keys, lists):
     uri = publish(lists, keys, "main", MAIN)
     ok = access_token(keys, 0, uri)
-    assert settled(kong_sl, ok, 200), statuses(kong_sl, ok)
+    assert settled(kong_sl, ok, 200), kh.statuses(kong_sl, ok)
     e2e.expect_allowed(kong_sl.get("/payments/1", token=ok))
     t = access_token(keys, 1, uri)
     body = e2e.expect_denied(kong_sl.get("/payments/1", token=t), 401, "token_revoked", token=t)
@@ -101,7 +87,7 @@ def test_valid_invalid_suspended(kong_sl, keys, lists):
     e2e.expect_denied(kong_sl.get("/payments/1", token=t), 401, "token_suspended", token=t)
     t = access_token(keys, 10**6, uri)
     e2e.expect_denied(kong_sl.get("/payments/1", token=t), 401, "token_revoked", token=t)
-    assert set(statuses(kong_sl, access_token(keys, 1, uri))) == {401}, "on both workers"
+    assert set(kh.statuses(kong_sl, access_token(keys, 1, uri))) == {401}, "on both workers"
     assert kong_sl.dead_worker_lines() == []
 
 
@@ -113,7 +99,7 @@ def test_status_change_reaches_both_workers(kong_sl, keys, lists):
     statuses_[3] = SUSPENDED
     publish(lists, keys, "changing", statuses_)
     changed = time.monotonic()
-    assert wait_until(lambda: set(statuses(kong_sl, t)) == {401}, timeout=6, step=0.02)
+    assert e2e.wait_until(lambda: set(kh.statuses(kong_sl, t)) == {401}, timeout=6, step=0.02)
     took = time.monotonic() - changed
     e2e.expect_denied(kong_sl.get("/payments/1", token=t), 401, "token_suspended", token=t)
     print(f"\nKong: SUSPENDED at the source to 401 on both workers (ttl 2 s): {took:.2f} s")

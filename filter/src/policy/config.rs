@@ -7,13 +7,15 @@
 
 use crate::jose::jwks::{self, JwkIssue, KeySet};
 use crate::policy::registry::{self, Registry};
-use crate::policy::revocation::{Cutoff, RevocationList};
+use crate::policy::revocation::{Cutoff, RevocationList, TokenIds};
 use crate::policy::rules::PathPattern;
 use crate::vocab::alg::{self, Alg, AlgSet};
 use crate::vocab::json::{self, JsonError};
 use crate::vocab::text::clip;
 use crate::vocab::time;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::rc::Rc;
@@ -350,19 +352,6 @@ fn json_fault(e: JsonError) -> Vec<ConfigError> {
         path,
         message: e.to_string(),
     }]
-}
-
-/// Reads a fetched document with `read`, every fault reported with its path.
-fn parse_document<T>(
-    text: &[u8],
-    read: impl FnOnce(&mut Cx, Node<'_>) -> Option<T>,
-) -> Result<T, Vec<ConfigError>> {
-    let value = json::from_slice(text).map_err(json_fault)?;
-    let mut cx = Cx::default();
-    match read(&mut cx, Node::root(&value)) {
-        Some(doc) if cx.errors.is_empty() => Ok(doc),
-        _ => Err(cx.errors),
-    }
 }
 
 /// Validates a configuration document. All faults are returned, in document order.
@@ -1136,18 +1125,104 @@ pub fn parse_registry_document(
     text: &[u8],
     providers: &[&str],
 ) -> Result<Registry, Vec<ConfigError>> {
-    parse_document(text, |cx, root| {
-        let mut f = Fields::of(cx, root)?;
-        let entries = match f.get("identities") {
-            Some((v, p)) => read_registry_entries(cx, v, &p, providers),
-            None => {
-                cx.err("/identities", "required: the list of registered identities");
-                None
-            }
+    // Read entry by entry, each checked and dropped as it comes: a registry of
+    // 100,000 identities is never held as one JSON tree (Wasm memory keeps
+    // its high-water mark for good).
+    let found = RefCell::new(None);
+    let mut cx = Cx::default();
+    let mut builder = RegistryBuilder::new("/identities", providers, 0);
+    let mut seen = false;
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let read = StreamedRegistry {
+        cx: &mut cx,
+        builder: &mut builder,
+        seen: &mut seen,
+        found: &found,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    if let Err(e) = read {
+        return Err(json_fault(match found.into_inner() {
+            Some((pointer, member)) => JsonError::Duplicate { pointer, member },
+            None => JsonError::Syntax(e.to_string()),
+        }));
+    }
+    if !seen {
+        cx.err("/identities", "required: the list of registered identities");
+    }
+    match builder.finish(&mut cx) {
+        Some(r) if cx.errors.is_empty() => Ok(r),
+        _ => Err(cx.errors),
+    }
+}
+
+/// A registry being built entry by entry, with the document index of each
+/// entry added (for the "registered twice" message).
+struct RegistryBuilder<'p> {
+    out: Registry,
+    added_at: Vec<usize>,
+    path: &'p str,
+    providers: &'p [&'p str],
+    full: bool,
+}
+
+impl<'p> RegistryBuilder<'p> {
+    fn new(path: &'p str, providers: &'p [&'p str], capacity: usize) -> Self {
+        RegistryBuilder {
+            out: Registry::with_capacity(capacity),
+            added_at: Vec::with_capacity(capacity),
+            path,
+            providers,
+            full: false,
+        }
+    }
+
+    /// Checks entry `i` and adds it; faults go to `cx` with their paths.
+    fn push(&mut self, cx: &mut Cx, i: usize, item: &Value) {
+        let p = child(self.path, &i.to_string());
+        let Some(entry) = read_registry_entry(
+            cx,
+            Node {
+                value: item,
+                path: &p,
+            },
+            self.providers,
+        ) else {
+            return;
         };
-        f.finish(cx);
-        entries
-    })
+        let (client, provider) = (entry.client_id.clone(), entry.provider);
+        match self.out.add(entry) {
+            Ok(()) => self.added_at.push(i),
+            Err(registry::AddError::Duplicate(other)) => cx.err(
+                &p,
+                format!(
+                    "client \"{}\"{} is registered twice (also at {})",
+                    clip(&client, 64),
+                    provider
+                        .and_then(|i| self.providers.get(i))
+                        .map_or(String::new(), |n| format!(" of provider \"{n}\"")),
+                    child(
+                        self.path,
+                        &self
+                            .added_at
+                            .get(other)
+                            .copied()
+                            .unwrap_or(other)
+                            .to_string()
+                    )
+                ),
+            ),
+            Err(registry::AddError::Full) => self.full = true,
+        }
+    }
+
+    fn finish(self, cx: &mut Cx) -> Option<Registry> {
+        if self.full {
+            cx.err(self.path, "too many entries");
+            return None;
+        }
+        Some(self.out)
+    }
 }
 
 fn read_registry_entries(
@@ -1161,45 +1236,134 @@ fn read_registry_entries(
         return None;
     };
     let before = cx.errors.len();
-    let mut out = Registry::with_capacity(items.len());
-    // Document index of each entry added, for the "registered twice" message.
-    let mut added_at: Vec<usize> = Vec::with_capacity(items.len());
+    let mut builder = RegistryBuilder::new(path, providers, items.len());
     for (i, item) in items.iter().enumerate() {
-        let p = child(path, &i.to_string());
-        let Some(entry) = read_registry_entry(
-            cx,
-            Node {
-                value: item,
-                path: &p,
-            },
-            providers,
-        ) else {
-            continue;
-        };
-        let (client, provider) = (entry.client_id.clone(), entry.provider);
-        match out.add(entry) {
-            Ok(()) => added_at.push(i),
-            Err(registry::AddError::Duplicate(other)) => cx.err(
-                &p,
-                format!(
-                    "client \"{}\"{} is registered twice (also at {})",
-                    clip(&client, 64),
-                    provider
-                        .and_then(|i| providers.get(i))
-                        .map_or(String::new(), |n| format!(" of provider \"{n}\"")),
-                    child(
-                        path,
-                        &added_at.get(other).copied().unwrap_or(other).to_string()
-                    )
-                ),
-            ),
-            Err(registry::AddError::Full) => {
-                cx.err(path, "too many entries");
-                return None;
-            }
-        }
+        builder.push(cx, i, item);
     }
+    let out = builder.finish(cx)?;
     (cx.errors.len() == before).then_some(out)
+}
+
+/// `{"identities": [...]}` read member by member, entries one at a time.
+struct StreamedRegistry<'a, 'p> {
+    cx: &'a mut Cx,
+    builder: &'a mut RegistryBuilder<'p>,
+    seen: &'a mut bool,
+    found: &'a RefCell<Option<(String, String)>>,
+}
+
+impl<'de> DeserializeSeed<'de> for StreamedRegistry<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StreamedRegistry<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a registry document object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if keys.contains(&key) {
+                let message = format!("duplicate member `{key}`");
+                *self.found.borrow_mut() = Some((String::new(), key));
+                return Err(de::Error::custom(message));
+            }
+            if key == "identities" {
+                *self.seen = true;
+                map.next_value_seed(EntrySeq {
+                    cx: &mut *self.cx,
+                    builder: &mut *self.builder,
+                    found: self.found,
+                })?;
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+                self.cx.err(
+                    &child("", &key),
+                    "unknown field; expected one of: identities",
+                );
+            }
+            keys.push(key);
+        }
+        Ok(())
+    }
+}
+
+/// The `identities` array: each entry read strictly, checked, dropped.
+struct EntrySeq<'a, 'p> {
+    cx: &'a mut Cx,
+    builder: &'a mut RegistryBuilder<'p>,
+    found: &'a RefCell<Option<(String, String)>>,
+}
+
+impl<'de> DeserializeSeed<'de> for EntrySeq<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntrySeq<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of registry entries")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        while let Some(item) =
+            seq.next_element_seed(json::Unique::at(format!("/identities/{i}"), self.found))?
+        {
+            self.builder.push(self.cx, i, &item);
+            i += 1;
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Kong writes an empty array as `{}`; any other object is a fault.
+        if map.next_key::<de::IgnoredAny>()?.is_some() {
+            map.next_value::<de::IgnoredAny>()?;
+            while map
+                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                .is_some()
+            {}
+            self.not_a_list();
+        }
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.not_a_list();
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.not_a_list();
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.not_a_list();
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        self.not_a_list();
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.not_a_list();
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.not_a_list();
+        Ok(())
+    }
+}
+
+impl EntrySeq<'_, '_> {
+    fn not_a_list(self) {
+        self.cx
+            .err("/identities", "expected an array of registry entries");
+    }
 }
 
 fn read_registry_entry(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<registry::Entry> {
@@ -1311,6 +1475,7 @@ fn read_revocation_source(
                     path: p,
                 },
                 providers,
+                None,
             )
             .map(Rc::new)
         },
@@ -1381,9 +1546,209 @@ pub fn parse_revocation_document(
     text: &[u8],
     providers: &[&str],
 ) -> Result<RevocationList, Vec<ConfigError>> {
-    parse_document(text, |cx, root| {
-        read_revocation_document(cx, root, providers)
-    })
+    let found = RefCell::new(None);
+    let mut streamed = Streamed::default();
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let read = StreamedDocument {
+        out: &mut streamed,
+        found: &found,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    if let Err(e) = read {
+        return Err(json_fault(match found.into_inner() {
+            Some((pointer, member)) => JsonError::Duplicate { pointer, member },
+            None => JsonError::Syntax(e.to_string()),
+        }));
+    }
+    let mut cx = Cx::default();
+    if streamed.tokens_not_a_list {
+        cx.err("/tokens", NOT_JTIS);
+    }
+    for (i, why) in streamed.bad_tokens {
+        cx.err(&format!("/tokens/{i}"), why);
+    }
+    let rest = Value::Object(streamed.rest);
+    let list =
+        read_revocation_document(&mut cx, Node::root(&rest), providers, Some(streamed.tokens));
+    match list {
+        Some(l) if cx.errors.is_empty() => Ok(l),
+        _ => Err(cx.errors),
+    }
+}
+
+const NOT_A_JTI: &str = "expected a non-empty token id (jti)";
+const NOT_JTIS: &str = "expected an array of token ids (jti)";
+
+/// A fetched revocation list read member by member: the token ids (up to
+/// millions) go straight into the digest set, never held as a JSON tree or
+/// as strings; the other members (small) are kept as values for the reader.
+#[derive(Default)]
+struct Streamed {
+    tokens: TokenIds,
+    bad_tokens: Vec<(usize, &'static str)>,
+    /// `tokens` is not an array.
+    tokens_not_a_list: bool,
+    rest: Map<String, Value>,
+}
+
+struct StreamedDocument<'a> {
+    out: &'a mut Streamed,
+    found: &'a RefCell<Option<(String, String)>>,
+}
+
+impl<'de> DeserializeSeed<'de> for StreamedDocument<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StreamedDocument<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a revocation list object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut tokens_seen = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if self.out.rest.contains_key(&key) || (key == "tokens" && tokens_seen) {
+                let message = format!("duplicate member `{key}`");
+                *self.found.borrow_mut() = Some((String::new(), key));
+                return Err(de::Error::custom(message));
+            }
+            if key == "tokens" {
+                tokens_seen = true;
+                map.next_value_seed(TokenArray {
+                    out: &mut *self.out,
+                })?;
+            } else {
+                let pointer = format!("/{}", key.replace('~', "~0").replace('/', "~1"));
+                let value = map.next_value_seed(json::Unique::at(pointer, self.found))?;
+                self.out.rest.insert(key, value);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `tokens`: an array of non-empty strings (or `{}`, Kong's empty array).
+struct TokenArray<'a> {
+    out: &'a mut Streamed,
+}
+
+impl<'de> DeserializeSeed<'de> for TokenArray<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TokenArray<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(NOT_JTIS)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        while let Some(ok) = seq.next_element_seed(TokenId {
+            ids: &mut self.out.tokens,
+        })? {
+            if !ok {
+                self.out.bad_tokens.push((i, NOT_A_JTI));
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Kong writes an empty array as `{}`; any other object is a fault.
+        if map.next_key::<de::IgnoredAny>()?.is_some() {
+            map.next_value::<de::IgnoredAny>()?;
+            while map
+                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                .is_some()
+            {}
+            self.out.tokens_not_a_list = true;
+        }
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.out.tokens_not_a_list = true;
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.out.tokens_not_a_list = true;
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.out.tokens_not_a_list = true;
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        self.out.tokens_not_a_list = true;
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.out.tokens_not_a_list = true;
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.out.tokens_not_a_list = true;
+        Ok(())
+    }
+}
+
+/// One token id: added, or `false` when it is not a non-empty string.
+struct TokenId<'a> {
+    ids: &'a mut TokenIds,
+}
+
+impl<'de> DeserializeSeed<'de> for TokenId<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TokenId<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(NOT_A_JTI)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+        if v.is_empty() {
+            return Ok(false);
+        }
+        self.ids.add(v);
+        Ok(true)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(false)
+    }
 }
 
 /// `{"tokens": [jti...], "clients": [{"client_id", "provider"?, "issued_before"?}],
@@ -1392,32 +1757,24 @@ fn read_revocation_document(
     cx: &mut Cx,
     node: Node<'_>,
     providers: &[&str],
+    streamed: Option<TokenIds>,
 ) -> Option<RevocationList> {
     let before = cx.errors.len();
     let mut f = Fields::of(cx, node)?;
-    let tokens: Vec<&str> = match f.get("tokens") {
-        Some((v, p)) => match array(v) {
-            Some(items) => items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, t)| match t.as_str() {
-                    Some(s) if !s.is_empty() => Some(s),
-                    _ => {
-                        cx.err(
-                            &child(&p, &i.to_string()),
-                            "expected a non-empty token id (jti)",
-                        );
-                        None
+    let mut tokens = streamed.unwrap_or_default();
+    if let Some((v, p)) = f.get("tokens") {
+        match array(v) {
+            Some(items) => {
+                for (i, t) in items.iter().enumerate() {
+                    match t.as_str() {
+                        Some(s) if !s.is_empty() => tokens.add(s),
+                        _ => cx.err(&child(&p, &i.to_string()), NOT_A_JTI),
                     }
-                })
-                .collect(),
-            None => {
-                cx.err(&p, "expected an array of token ids (jti)");
-                Vec::new()
+                }
             }
-        },
-        None => Vec::new(),
-    };
+            None => cx.err(&p, NOT_JTIS),
+        }
+    }
     let entries = |key: &'static str, id_member: &'static str, cx: &mut Cx, f: &mut Fields<'_>| {
         let mut out = Vec::new();
         let Some((v, p)) = f.get(key) else {
@@ -1484,7 +1841,7 @@ fn read_revocation_document(
     let clients = entries("clients", "client_id", cx, &mut f);
     let subjects = entries("subjects", "sub", cx, &mut f);
     f.finish(cx);
-    (cx.errors.len() == before).then(|| RevocationList::new(&tokens, clients, subjects))
+    (cx.errors.len() == before).then(|| RevocationList::with_tokens(tokens, clients, subjects))
 }
 
 fn read_token_sources(cx: &mut Cx, v: &Value, path: &str) -> Vec<TokenSource> {

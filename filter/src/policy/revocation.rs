@@ -47,6 +47,20 @@ impl Revoked {
     }
 }
 
+/// Token ids collected one by one (a fetched list streams them in without
+/// ever holding them as strings), made into the set at the end.
+#[derive(Debug, Default)]
+pub struct TokenIds {
+    key: RandomState,
+    digests: Vec<u64>,
+}
+
+impl TokenIds {
+    pub fn add(&mut self, jti: &str) {
+        self.digests.push(self.key.hash_one(jti).max(1));
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct RevocationList {
     tokens: DigestSet,
@@ -69,6 +83,18 @@ impl RevocationList {
         clients: Vec<(String, Cutoff)>,
         subjects: Vec<(String, Cutoff)>,
     ) -> Self {
+        let mut ids = TokenIds::default();
+        for j in jtis {
+            ids.add(j);
+        }
+        Self::with_tokens(ids, clients, subjects)
+    }
+
+    pub fn with_tokens(
+        tokens: TokenIds,
+        clients: Vec<(String, Cutoff)>,
+        subjects: Vec<(String, Cutoff)>,
+    ) -> Self {
         let mut by_client: HashMap<Box<str>, Vec<Cutoff>> = HashMap::new();
         for (c, cut) in clients {
             by_client.entry(c.into()).or_default().push(cut);
@@ -78,7 +104,7 @@ impl RevocationList {
             by_subject.entry(s.into()).or_default().push(cut);
         }
         RevocationList {
-            tokens: DigestSet::build(jtis),
+            tokens: DigestSet::build(tokens),
             clients: by_client,
             subjects: by_subject,
         }
@@ -126,16 +152,15 @@ struct DigestSet {
 }
 
 impl DigestSet {
-    fn build(items: &[&str]) -> Self {
-        let key = RandomState::new();
-        let capacity = (items.len() * 5 / 4).max(items.len() + 1).max(16);
+    fn build(ids: TokenIds) -> Self {
+        let n = ids.digests.len();
+        let capacity = (n * 5 / 4).max(n + 1).max(16);
         let mut set = DigestSet {
-            key,
+            key: ids.key,
             slots: vec![0; capacity],
             len: 0,
         };
-        for item in items {
-            let d = set.digest(item);
+        for d in ids.digests {
             let mut i = set.home(d);
             loop {
                 match set.slots.get(i).copied() {

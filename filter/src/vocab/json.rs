@@ -83,10 +83,19 @@ pub fn read<'de, D: Deserializer<'de>>(d: D) -> Result<Value, ReadError<D::Error
 }
 
 /// A value at `pointer`; the first duplicate found is kept in `found` (the
-/// error that stops the deserializer carries no structure).
-struct Unique<'a> {
+/// error that stops the deserializer carries no structure). Public so that a
+/// streaming reader of a large document can read its small members strictly.
+pub struct Unique<'a> {
     pointer: String,
     found: &'a RefCell<Option<(String, String)>>,
+}
+
+impl<'a> Unique<'a> {
+    /// A seed for the value at `pointer`; a duplicate member inside it is
+    /// recorded in `found` as (object pointer, member).
+    pub fn at(pointer: String, found: &'a RefCell<Option<(String, String)>>) -> Self {
+        Unique { pointer, found }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Unique<'_> {
