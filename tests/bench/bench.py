@@ -33,10 +33,13 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 # request properties, three identity headers, two counters).
 # "scopegate-lean": Scopegate with "request_properties": [] (no access-log
 # properties), the one host-call cost a deployment can opt out of.
-SIDES = ["baseline", "native", "floor", "contract", "scopegate", "scopegate-lean"]
+# "scopegate-registry": Scopegate with an identity registry of --registry-size
+# generated entries (CONTRACT §1.2) that lists the benchmark's client: the
+# steady requests are the same, each also looked up in the registry.
+SIDES = ["baseline", "native", "floor", "contract", "scopegate", "scopegate-lean", "scopegate-registry"]
 # Sides that run a Proxy-Wasm filter, from the generic template envoy/wasm.yaml.
-WASM_SIDES = ("floor", "contract", "scopegate", "scopegate-lean")
-SCOPEGATE_SIDES = ("scopegate", "scopegate-lean")
+WASM_SIDES = ("floor", "contract", "scopegate", "scopegate-lean", "scopegate-registry")
+SCOPEGATE_SIDES = ("scopegate", "scopegate-lean", "scopegate-registry")
 WORKLOADS = ["steady", "cold", "attack", "junk"]
 ALGS = ["RS256", "ES256"]
 PATH = "/payments/1"
@@ -45,10 +48,10 @@ MODE = {"steady": "shared", "cold": "unique", "attack": "unique", "junk": "share
 # Expected status of the workload's requests, per side.
 # (The contract floor checks nothing: it allows all but junk, which it denies.)
 EXPECT = {
-    "steady": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200},
-    "cold": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200},
-    "attack": {"baseline": 200, "native": 401, "floor": 200, "contract": 200, "scopegate": 401, "scopegate-lean": 401},
-    "junk": {"baseline": 200, "native": 401, "floor": 200, "contract": 401, "scopegate": 401, "scopegate-lean": 401},
+    "steady": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200, "scopegate-registry": 200},
+    "cold": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200, "scopegate-registry": 200},
+    "attack": {"baseline": 200, "native": 401, "floor": 200, "contract": 200, "scopegate": 401, "scopegate-lean": 401, "scopegate-registry": 401},
+    "junk": {"baseline": 200, "native": 401, "floor": 200, "contract": 401, "scopegate": 401, "scopegate-lean": 401, "scopegate-registry": 401},
 }
 # Targets from the issue: (workload, versus, minimum ratio of req/s)
 TARGETS = {
@@ -57,6 +60,8 @@ TARGETS = {
     "attack": [("native", 0.5)],
     "junk": [("native", 1.0)],
 }
+# Issue 16: steady with the registry within 3 % of steady without it.
+REGISTRY_TARGET = 0.97
 
 
 class BenchError(Exception):
@@ -86,6 +91,11 @@ def parse_args(argv):
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list (steady,cold,attack,junk)")
     p.add_argument("--algs", default=",".join(ALGS), help="comma list (RS256,ES256)")
     p.add_argument("--sides", default=",".join(SIDES), help="comma list (" + ",".join(SIDES) + ")")
+    p.add_argument("--registry-size", type=int, default=env_default("BENCH_REGISTRY_SIZE", 100000),
+                   help="identities in scopegate-registry's registry (100000)")
+    p.add_argument("--report", default=os.environ.get("BENCH_REPORT_NAME", ""),
+                   help="base name of the result files in --out (latest; instructions with --instructions; "
+                        "soak with --soak)")
     p.add_argument("--wrk-cpu", default=os.environ.get("BENCH_WRK_CPU", "0"), help="taskset CPU list for wrk (0)")
     p.add_argument("--envoy-cpu", default=os.environ.get("BENCH_ENVOY_CPU", "1"), help="taskset CPU list for Envoy (1)")
     p.add_argument("--wait-quiet", type=int, default=env_default("BENCH_WAIT_QUIET", 0),
@@ -186,9 +196,10 @@ def taskset(cpus: str) -> list[str]:
 
 
 class Envoy:
-    def __init__(self, binary: str, config: str, rundir: str, cpu: str):
-        self.binary, self.config, self.dir, self.cpu = binary, config, rundir, cpu
+    def __init__(self, binary: str, config: str, rundir: str, cpu: str, extra: tuple = ()):
+        self.binary, self.config, self.dir, self.cpu, self.extra = binary, config, rundir, cpu, list(extra)
         self.proc = None
+        self.ready_s = None
         self.admin_port = None
         self.port = None
 
@@ -202,11 +213,12 @@ class Envoy:
             self.binary, "-c", self.config, "--concurrency", "1", "--disable-hot-restart",
             "-l", "warn", "--log-path", self.log_path, "--admin-address-path", admin_path,
             "--drain-time-s", "0", "--parent-shutdown-time-s", "1",
-        ]
+        ] + self.extra
         self.stdout = open(os.path.join(self.dir, "stdout.log"), "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
-        deadline = time.monotonic() + timeout
+        t0 = time.monotonic()
+        deadline = t0 + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise BenchError(f"Envoy exited at start ({self.config}):\n{self.log_tail()}")
@@ -221,6 +233,7 @@ class Envoy:
                             if ls["name"] == "bench":
                                 self.port = ls["local_address"]["socket_address"]["port_value"]
                         if self.port:
+                            self.ready_s = time.monotonic() - t0
                             return self
                 except (OSError, ValueError, KeyError):
                     pass
@@ -234,6 +247,23 @@ class Envoy:
             if p and os.path.exists(p):
                 text += open(p, errors="replace").read()
         return "\n".join(text.splitlines()[-n:])
+
+    def config_load_ms(self) -> list[float]:
+        """Per Wasm VM (main thread, worker): ms from Scopegate's start-up log
+        line (on_vm_start) to its "configuration applied" line, i.e. reading
+        and parsing the configuration in on_configure. Needs wasm:info."""
+        out, started = [], {}
+        line_re = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\]\[(\d+)\]")
+        for line in open(self.log_path, errors="replace"):
+            m = line_re.match(line)
+            if not m:
+                continue
+            t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            if "scopegate" in line and " started: host " in line:
+                started[m.group(2)] = t
+            elif "configuration applied:" in line and m.group(2) in started:
+                out.append(round((t - started.pop(m.group(2))) * 1000, 1))
+        return out
 
     def admin(self, path: str) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=5) as r:
@@ -367,11 +397,17 @@ def interesting(stats: dict) -> dict:
     return {k: v for k, v in stats.items() if any(s in k for s in keep)}
 
 
+# Scopegate's own start-up lines (info) give its configuration load time; it
+# logs nothing else at info with "audit_log": "off".
+SCOPEGATE_LOG = ("--component-log-level", "wasm:info")
+
+
 def one_run(args, envoy_bin, configs, meta, workload, alg, side, rnd, workdir) -> dict:
     files = meta["files"][alg]
     rundir = os.path.join(workdir, "runs", f"r{rnd}-{workload}-{alg}-{side}")
     shutil.rmtree(rundir, ignore_errors=True)
-    envoy = Envoy(envoy_bin, config_for(configs, side, workload), rundir, args.envoy_cpu).start()
+    envoy = Envoy(envoy_bin, config_for(configs, side, workload), rundir, args.envoy_cpu,
+                  SCOPEGATE_LOG if side in SCOPEGATE_SIDES else ()).start()
     try:
         idle = envoy.memory()
         check(envoy, side, workload, alg, files)
@@ -401,6 +437,8 @@ def one_run(args, envoy_bin, configs, meta, workload, alg, side, rnd, workdir) -
         "foreign_cpu": max(0.0, ((b1 - b0) - (c1 - c0) - r["wrk_cpu_s"]) / r["wall_s"]) if r["wall_s"] else None,
         "wrapped": r["wrapped"] and MODE[workload] == "unique", "tokens_sent": r["sent"], "token_pool": r["pool"],
         "mem_idle": idle, "mem_post": post, "stats_delta": delta, "envoy_version": version, "wrk": r,
+        "ready_s": round(envoy.ready_s, 3),
+        "config_load_ms": envoy.config_load_ms() if side in SCOPEGATE_SIDES else [],
     }
 
 
@@ -453,6 +491,59 @@ def cache_line(rs, side) -> str:
     if hit + miss == 0:
         return "-"
     return f"{100.0 * hit / (hit + miss):.0f}%"
+
+
+def registry_lines(runs, rows, args, info) -> list[str]:
+    """scopegate-registry against scopegate, run for run (issue 16: steady within 3 %)."""
+    if "scopegate-registry" not in args.sides or "scopegate" not in args.sides:
+        return []
+    reg = info.get("registry", {})
+    L = ["", f"Identity registry: scopegate-registry is scopegate plus an inline registry of "
+             f"{reg.get('entries', args.registry_size):,} identities ({reg.get('config_bytes', 0) / 2**20:.1f} MiB "
+             f"of configuration) listing the benchmark's client, `unregistered: deny`; same requests, each client "
+             f"looked up. Ratio of median req/s, and of each round's pair of runs (min–max):", ""]
+    L.append("| workload | alg | registry/scopegate | per round min–max | Envoy CPU µs/req scopegate → registry | target | met |")
+    L.append("|---|---|---:|---|---|---|---|")
+    for w in args.workloads:
+        for a in args.algs:
+            x, o = rows.get((w, a, "scopegate-registry")), rows.get((w, a, "scopegate"))
+            if not x or not o or not o["rps"]:
+                continue
+            pairs = []
+            for r in runs:
+                if (r["workload"], r["alg"], r["side"]) == (w, a, "scopegate-registry"):
+                    for q in runs:
+                        if (q["workload"], q["alg"], q["side"], q["round"]) == (w, a, "scopegate", r["round"]) and q["rps"]:
+                            pairs.append(r["rps"] / q["rps"])
+            ratio = x["rps"] / o["rps"]
+            spread = f"{min(pairs):.3f}–{max(pairs):.3f}" if pairs else "-"
+            target = f"≥{REGISTRY_TARGET:.2f}×" if w == "steady" else "-"
+            met = ("yes" if ratio >= REGISTRY_TARGET else "NO") if w == "steady" else "-"
+            L.append(f"| {w} | {a} | {ratio:.3f}× | {spread} | {o['cpu_us']:.1f} → {x['cpu_us']:.1f} | {target} | {met} |")
+    L.append("")
+    by = lambda side: [r for r in runs if r["side"] == side]
+    loads = [r["config_load_ms"] for r in by("scopegate-registry") if r.get("config_load_ms")]
+    loads0 = [r["config_load_ms"] for r in by("scopegate") if r.get("config_load_ms")]
+    if loads:
+        per_vm = " / ".join(f"{med([l[i] for l in loads if len(l) > i]):.0f}" for i in range(max(len(l) for l in loads)))
+        base = " / ".join(f"{med([l[i] for l in loads0 if len(l) > i]):.0f}" for i in range(max(len(l) for l in loads0))) if loads0 else "-"
+        L.append(f"- configuration load in Envoy, per Wasm VM in start order (Envoy 1.40 starts three with `--concurrency 1`: "
+                 f"the one that checks the configuration, the main thread's, the worker's; from Scopegate's start-up "
+                 f"line to \"configuration applied\" in Envoy's log, ms precision), medians: {per_vm} ms with the "
+                 f"registry, {base} ms without")
+    rs, r0 = by("scopegate-registry"), by("scopegate")
+    if rs and r0:
+        L.append(f"- Envoy start to ready (medians): {med([r['ready_s'] for r in rs]):.2f} s with the registry, "
+                 f"{med([r['ready_s'] for r in r0]):.2f} s without")
+        i1, i0 = med([r["mem_idle"]["rss"] for r in rs]), med([r["mem_idle"]["rss"] for r in r0])
+        p1, p0 = med([r["mem_post"]["rss"] for r in rs]), med([r["mem_post"]["rss"] for r in r0])
+        L.append(f"- Envoy RSS (medians): idle {mib(i1)} MiB with the registry, {mib(i0)} MiB without "
+                 f"(+{mib(i1 - i0)} MiB); after a run {mib(p1)} vs {mib(p0)} MiB (+{mib(p1 - p0)} MiB). Each of the three Wasm VMs parses "
+                 f"and keeps the registry, and its linear memory keeps the peak of parsing (Wasm memory never shrinks); "
+                 f"Envoy keeps the configuration text (tcmalloc allocated: idle "
+                 f"{mib(med([r['mem_idle']['allocated'] for r in rs]))} vs "
+                 f"{mib(med([r['mem_idle']['allocated'] for r in r0]))} MiB)")
+    return L
 
 
 def render(runs, rows, args, info) -> str:
@@ -522,6 +613,7 @@ def render(runs, rows, args, info) -> str:
             L.append(f"| {w} | {a} | {ratio('scopegate', p99=True)} | {ratio('scopegate', 'baseline', True)} | "
                      f"{ratio('scopegate-lean')} | {ratio('contract')} | {ratio('floor')} | {targets} | "
                      f"{met('scopegate')} | {met('scopegate-lean')} |")
+    L.extend(registry_lines(runs, rows, args, info))
     L.append("")
     L.append("Memory (Envoy process, one worker; RSS from /proc/PID/status VmRSS, allocated/heap from admin /memory), MiB, medians:")
     L.append("")
@@ -668,9 +760,10 @@ def soak(args, envoy_bin, configs, meta, info) -> str:
         L.append("")
     md = "\n".join(L)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "soak.md"), "w") as f:
+    name = args.report or "soak"
+    with open(os.path.join(args.out, f"{name}.md"), "w") as f:
         f.write(md)
-    with open(os.path.join(args.out, "soak.json"), "w") as f:
+    with open(os.path.join(args.out, f"{name}.json"), "w") as f:
         json.dump({"info": info, "sides": report}, f, indent=1)
     return md
 
@@ -681,7 +774,37 @@ def config_for(configs: dict, side: str, workload: str) -> str:
     return configs[side]
 
 
-def build_configs(workdir, meta, wasm) -> dict:
+# The benchmark's client in the registry, with a ceiling that covers the
+# steady tokens' scopes (tokens.SCOPE), so no scope is dropped.
+BENCH_IDENTITY = {"client_id": tok.CLIENT_ID, "provider": "corp", "owner": "bench@example.com",
+                  "description": "wrk load generator", "max_scopes": ["payments:read", "payments:write"]}
+
+
+def registry_entry(i: int) -> dict:
+    """Generated identity i; filter/examples/registry_load.rs builds the same bytes."""
+    e = {"client_id": f"svc-{i:06d}"}
+    if i % 2 == 0:
+        e["provider"] = "corp"
+    e["owner"] = f"team-{i % 500:03d}@example.com"
+    if i % 4 == 0:
+        e["description"] = f"service {i:06d}"
+    if i % 10 == 0:
+        e["expires"] = "2030-01-01T00:00:00Z"
+    e["max_scopes"] = [["payments:read"], ["payments:read", "payments:write"], ["orders:read"]][i % 3]
+    if i % 100 == 99:
+        e["status"] = "disabled"
+    return e
+
+
+def identities_doc(n: int) -> dict:
+    """The `identities` member of scopegate-registry: n entries, the benchmark's
+    client at n // 2, unregistered clients denied."""
+    entries = [registry_entry(i) for i in range(max(n - 1, 0))]
+    entries.insert(n // 2, BENCH_IDENTITY)
+    return {"registry": {"inline": entries}, "unregistered": "deny"}
+
+
+def build_configs(workdir, meta, wasm, registry_size=100000, info=None) -> dict:
     with open(meta["jwks"]) as f:
         jwks = json.load(f)
     os.makedirs(workdir, exist_ok=True)
@@ -689,6 +812,8 @@ def build_configs(workdir, meta, wasm) -> dict:
         sg = json.load(f)
     sg["providers"][0]["jwks"] = {"inline": jwks}
     lean = dict(sg, request_properties=[])
+    ids = identities_doc(registry_size)
+    registry = dict(sg, identities=ids)
     floor = os.path.join(HERE, "floor", "target", "wasm32-wasip1", "release", "wasm_floor.wasm")
     compact = lambda doc: json.dumps(doc, separators=(",", ":"))
     wasm_sides = {
@@ -697,7 +822,15 @@ def build_configs(workdir, meta, wasm) -> dict:
         "contract-deny": (floor, "contract-deny"),
         "scopegate": (wasm, compact(sg)),
         "scopegate-lean": (wasm, compact(lean)),
+        "scopegate-registry": (wasm, compact(registry)),
     }
+    if info is not None:
+        import hashlib
+
+        text = compact(ids)
+        info["registry"] = {"entries": registry_size, "identities_bytes": len(text),
+                            "config_bytes": len(wasm_sides["scopegate-registry"][1]),
+                            "identities_sha256": hashlib.sha256(text.encode()).hexdigest()}
     out = {}
     for side in [s for s in SIDES if s != "contract"] + ["contract-allow", "contract-deny"]:
         template = "wasm" if side in wasm_sides else side
@@ -754,7 +887,7 @@ def main(argv=None) -> int:
         log(f"bench: WARNING: other processes use {info['foreign_before']:.2f} CPUs of {os.cpu_count()}: "
             "results will be disturbed (see --wait-quiet)")
     meta = tok.ensure(os.path.join(args.work, "tokens"), args.cold_tokens, workers=os.cpu_count() or 2, log=log)
-    configs = build_configs(os.path.join(args.work, "config"), meta, wasm)
+    configs = build_configs(os.path.join(args.work, "config"), meta, wasm, args.registry_size, info)
     if args.instructions:
         if not shutil.which("valgrind"):
             raise BenchError("valgrind not found on PATH (Debian: apt-get install valgrind)")
@@ -762,12 +895,13 @@ def main(argv=None) -> int:
 
         info["envoy_version"] = envoy_version(envoy_bin)
         print(icount.run(args, envoy_bin, configs, meta, info))
-        log(f"bench: wrote {os.path.join(args.out, 'instructions.md')} and instructions.json")
+        name = args.report or "instructions"
+        log(f"bench: wrote {os.path.join(args.out, name + '.md')} and {name}.json")
         return 0
     if args.soak:
         md = soak(args, envoy_bin, configs, meta, info)
         print(md)
-        log(f"bench: wrote {os.path.join(args.out, 'soak.md')}")
+        log(f"bench: wrote {os.path.join(args.out, (args.report or 'soak') + '.md')}")
         return 0
     total = args.rounds * len(args.workloads) * len(args.algs) * len(args.sides)
     log(f"bench: {total} runs of {args.duration}s (+{args.warmup}s warm-up), -t {args.threads} -c {args.connections}")
@@ -804,16 +938,17 @@ def main(argv=None) -> int:
     rows = summarize(runs, args)
     md = render(runs, rows, args, info)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "latest.md"), "w") as f:
+    name = args.report or "latest"
+    with open(os.path.join(args.out, f"{name}.md"), "w") as f:
         f.write(md)
-    with open(os.path.join(args.out, "latest.json"), "w") as f:
+    with open(os.path.join(args.out, f"{name}.json"), "w") as f:
         json.dump({
             "info": info,
             "summary": [dict(zip(("workload", "alg", "side"), k), **v) for k, v in rows.items()],
             "runs": runs,
         }, f, indent=1)
     print(md)
-    log(f"bench: done in {info['elapsed_s']}s; wrote {os.path.join(args.out, 'latest.md')} and latest.json")
+    log(f"bench: done in {info['elapsed_s']}s; wrote {os.path.join(args.out, name + '.md')} and {name}.json")
     return 0
 
 

@@ -129,9 +129,10 @@ def run(args, envoy_bin: str, configs: dict, meta: dict, info: dict) -> str:
                       f"{results[key]['per_request']:10,.0f} instructions/request")
     md = render(args, results, info)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "instructions.md"), "w") as f:
+    name = args.report or "instructions"
+    with open(os.path.join(args.out, f"{name}.md"), "w") as f:
         f.write(md)
-    with open(os.path.join(args.out, "instructions.json"), "w") as f:
+    with open(os.path.join(args.out, f"{name}.json"), "w") as f:
         json.dump({"info": info, "results": [dict(zip(("workload", "alg", "side"), k), **v) for k, v in results.items()]},
                   f, indent=1)
     return md
@@ -161,8 +162,9 @@ def render(args, results: dict, info: dict) -> str:
              "than native), and what each side adds to the baseline:")
     L.append("")
     L.append("| workload | alg | native/Scopegate | native/lean | native/contract | native/floor | "
-             "native − baseline | floor − baseline | contract − floor | Scopegate − contract | Scopegate − lean |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+             "native − baseline | floor − baseline | contract − floor | Scopegate − contract | Scopegate − lean | "
+             "registry − Scopegate |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for w in args.workloads:
         for a in args.algs:
             get = lambda s: results.get((w, a, s), {}).get("per_request")
@@ -179,11 +181,12 @@ def render(args, results: dict, info: dict) -> str:
             L.append(f"| {w} | {a} | {ratio('scopegate')} | {ratio('scopegate-lean')} | {ratio('contract')} | "
                      f"{ratio('floor')} | {diff('native', 'baseline')} | {diff('floor', 'baseline')} | "
                      f"{diff('contract', 'floor')} | {diff('scopegate', 'contract')} | "
-                     f"{diff('scopegate', 'scopegate-lean')} |")
+                     f"{diff('scopegate', 'scopegate-lean')} | {diff('scopegate-registry', 'scopegate')} |")
     L.append("")
     L.append("Columns: floor − baseline = the Proxy-Wasm boundary (a context and the callbacks per request); "
              "contract − floor = the host calls the public contract requires (header read, clock, request "
              "properties, identity headers, counters; for junk a 401 instead); Scopegate − contract = "
              "Scopegate's own logic (for cold and attack: the signature check); Scopegate − lean = the "
-             "seven request properties (three on a denial).")
+             "seven request properties (three on a denial); registry − Scopegate = what the identity registry "
+             f"of scopegate-registry ({args.registry_size:,} entries) adds: the client's look-up and its ceiling.")
     return "\n".join(L) + "\n"
