@@ -36,10 +36,15 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 # "scopegate-registry": Scopegate with an identity registry of --registry-size
 # generated entries (CONTRACT §1.2) that lists the benchmark's client: the
 # steady requests are the same, each also looked up in the registry.
-SIDES = ["baseline", "native", "floor", "contract", "scopegate", "scopegate-lean", "scopegate-registry"]
+# "scopegate-revocation": Scopegate with an inline revocation list of
+# --revocation-size generated token ids (CONTRACT §1.3), none of them a
+# benchmark token's: the requests are the same, each token's jti (every
+# benchmark token has one) also looked up in the list.
+SIDES = ["baseline", "native", "floor", "contract", "scopegate", "scopegate-lean", "scopegate-registry",
+         "scopegate-revocation"]
 # Sides that run a Proxy-Wasm filter, from the generic template envoy/wasm.yaml.
-WASM_SIDES = ("floor", "contract", "scopegate", "scopegate-lean", "scopegate-registry")
-SCOPEGATE_SIDES = ("scopegate", "scopegate-lean", "scopegate-registry")
+WASM_SIDES = ("floor", "contract", "scopegate", "scopegate-lean", "scopegate-registry", "scopegate-revocation")
+SCOPEGATE_SIDES = ("scopegate", "scopegate-lean", "scopegate-registry", "scopegate-revocation")
 WORKLOADS = ["steady", "cold", "attack", "junk"]
 ALGS = ["RS256", "ES256"]
 PATH = "/payments/1"
@@ -48,10 +53,14 @@ MODE = {"steady": "shared", "cold": "unique", "attack": "unique", "junk": "share
 # Expected status of the workload's requests, per side.
 # (The contract floor checks nothing: it allows all but junk, which it denies.)
 EXPECT = {
-    "steady": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200, "scopegate-registry": 200},
-    "cold": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200, "scopegate-registry": 200},
-    "attack": {"baseline": 200, "native": 401, "floor": 200, "contract": 200, "scopegate": 401, "scopegate-lean": 401, "scopegate-registry": 401},
-    "junk": {"baseline": 200, "native": 401, "floor": 200, "contract": 401, "scopegate": 401, "scopegate-lean": 401, "scopegate-registry": 401},
+    "steady": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200, "scopegate-registry": 200,
+               "scopegate-revocation": 200},
+    "cold": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200, "scopegate-registry": 200,
+               "scopegate-revocation": 200},
+    "attack": {"baseline": 200, "native": 401, "floor": 200, "contract": 200, "scopegate": 401, "scopegate-lean": 401, "scopegate-registry": 401,
+               "scopegate-revocation": 401},
+    "junk": {"baseline": 200, "native": 401, "floor": 200, "contract": 401, "scopegate": 401, "scopegate-lean": 401, "scopegate-registry": 401,
+               "scopegate-revocation": 401},
 }
 # Targets from the issue: (workload, versus, minimum ratio of req/s)
 TARGETS = {
@@ -62,6 +71,8 @@ TARGETS = {
 }
 # Issue 16: steady with the registry within 3 % of steady without it.
 REGISTRY_TARGET = 0.97
+# Issue 17: steady with 1,000,000 revoked jtis loaded within 3 % of steady without.
+REVOCATION_TARGET = 0.97
 
 
 class BenchError(Exception):
@@ -93,6 +104,8 @@ def parse_args(argv):
     p.add_argument("--sides", default=",".join(SIDES), help="comma list (" + ",".join(SIDES) + ")")
     p.add_argument("--registry-size", type=int, default=env_default("BENCH_REGISTRY_SIZE", 100000),
                    help="identities in scopegate-registry's registry (100000)")
+    p.add_argument("--revocation-size", type=int, default=env_default("BENCH_REVOCATION_SIZE", 1000000),
+                   help="revoked token ids in scopegate-revocation's list (1000000)")
     p.add_argument("--report", default=os.environ.get("BENCH_REPORT_NAME", ""),
                    help="base name of the result files in --out (latest; instructions with --instructions; "
                         "soak with --soak)")
@@ -354,6 +367,8 @@ def check(envoy: Envoy, side: str, workload: str, alg: str, files: dict):
     ]
     for i, j in enumerate(first_lines(files["junk"], len(tok.JUNK_KINDS))):
         cases.append((f"junk: {tok.JUNK_KINDS[i]}", j, 401 if auth else 200))
+    if side == "scopegate-revocation":
+        cases.append(("valid token whose jti is on the revocation list", files["revoked"], 401))
     for name, token, want in cases:
         status, body = request(envoy.port, token)
         if status != want:
@@ -495,34 +510,53 @@ def cache_line(rs, side) -> str:
 
 def registry_lines(runs, rows, args, info) -> list[str]:
     """scopegate-registry against scopegate, run for run (issue 16: steady within 3 %)."""
-    if "scopegate-registry" not in args.sides or "scopegate" not in args.sides:
-        return []
     reg = info.get("registry", {})
-    L = ["", f"Identity registry: scopegate-registry is scopegate plus an inline registry of "
+    intro = (f"Identity registry: scopegate-registry is scopegate plus an inline registry of "
              f"{reg.get('entries', args.registry_size):,} identities ({reg.get('config_bytes', 0) / 2**20:.1f} MiB "
              f"of configuration) listing the benchmark's client, `unregistered: deny`; same requests, each client "
-             f"looked up. Ratio of median req/s, and of each round's pair of runs (min–max):", ""]
-    L.append("| workload | alg | registry/scopegate | per round min–max | Envoy CPU µs/req scopegate → registry | target | met |")
+             f"looked up. Ratio of median req/s, and of each round's pair of runs (min–max):")
+    return extra_side_lines(runs, rows, args, "scopegate-registry", "registry", "registry", intro, REGISTRY_TARGET,
+                            "Each of the three Wasm VMs parses and keeps the registry")
+
+
+def revocation_lines(runs, rows, args, info) -> list[str]:
+    """scopegate-revocation against scopegate, run for run (issue 17: steady within 3 %)."""
+    rev = info.get("revocation", {})
+    intro = (f"Revocation list: scopegate-revocation is scopegate plus an inline revocation list of "
+             f"{rev.get('tokens', args.revocation_size):,} token ids ({rev.get('config_bytes', 0) / 2**20:.1f} MiB "
+             f"of configuration), none of them a benchmark token's; same requests, each token's jti looked up. "
+             f"Ratio of median req/s, and of each round's pair of runs (min–max):")
+    return extra_side_lines(runs, rows, args, "scopegate-revocation", "revocation", "list", intro, REVOCATION_TARGET,
+                            "Each of the three Wasm VMs parses the configuration and keeps the list's digests")
+
+
+def extra_side_lines(runs, rows, args, side, label, noun, intro, target_ratio, kept) -> list[str]:
+    """A Scopegate side with one more configuration member against scopegate:
+    req/s ratio (medians and per round), load time per VM, start time, RSS."""
+    if side not in args.sides or "scopegate" not in args.sides:
+        return []
+    L = ["", intro, ""]
+    L.append(f"| workload | alg | {label}/scopegate | per round min–max | Envoy CPU µs/req scopegate → {label} | target | met |")
     L.append("|---|---|---:|---|---|---|---|")
     for w in args.workloads:
         for a in args.algs:
-            x, o = rows.get((w, a, "scopegate-registry")), rows.get((w, a, "scopegate"))
+            x, o = rows.get((w, a, side)), rows.get((w, a, "scopegate"))
             if not x or not o or not o["rps"]:
                 continue
             pairs = []
             for r in runs:
-                if (r["workload"], r["alg"], r["side"]) == (w, a, "scopegate-registry"):
+                if (r["workload"], r["alg"], r["side"]) == (w, a, side):
                     for q in runs:
                         if (q["workload"], q["alg"], q["side"], q["round"]) == (w, a, "scopegate", r["round"]) and q["rps"]:
                             pairs.append(r["rps"] / q["rps"])
             ratio = x["rps"] / o["rps"]
             spread = f"{min(pairs):.3f}–{max(pairs):.3f}" if pairs else "-"
-            target = f"≥{REGISTRY_TARGET:.2f}×" if w == "steady" else "-"
-            met = ("yes" if ratio >= REGISTRY_TARGET else "NO") if w == "steady" else "-"
+            target = f"≥{target_ratio:.2f}×" if w == "steady" else "-"
+            met = ("yes" if ratio >= target_ratio else "NO") if w == "steady" else "-"
             L.append(f"| {w} | {a} | {ratio:.3f}× | {spread} | {o['cpu_us']:.1f} → {x['cpu_us']:.1f} | {target} | {met} |")
     L.append("")
-    by = lambda side: [r for r in runs if r["side"] == side]
-    loads = [r["config_load_ms"] for r in by("scopegate-registry") if r.get("config_load_ms")]
+    by = lambda s: [r for r in runs if r["side"] == s]
+    loads = [r["config_load_ms"] for r in by(side) if r.get("config_load_ms")]
     loads0 = [r["config_load_ms"] for r in by("scopegate") if r.get("config_load_ms")]
     if loads:
         per_vm = " / ".join(f"{med([l[i] for l in loads if len(l) > i]):.0f}" for i in range(max(len(l) for l in loads)))
@@ -530,16 +564,16 @@ def registry_lines(runs, rows, args, info) -> list[str]:
         L.append(f"- configuration load in Envoy, per Wasm VM in start order (Envoy 1.40 starts three with `--concurrency 1`: "
                  f"the one that checks the configuration, the main thread's, the worker's; from Scopegate's start-up "
                  f"line to \"configuration applied\" in Envoy's log, ms precision), medians: {per_vm} ms with the "
-                 f"registry, {base} ms without")
-    rs, r0 = by("scopegate-registry"), by("scopegate")
+                 f"{noun}, {base} ms without")
+    rs, r0 = by(side), by("scopegate")
     if rs and r0:
-        L.append(f"- Envoy start to ready (medians): {med([r['ready_s'] for r in rs]):.2f} s with the registry, "
+        L.append(f"- Envoy start to ready (medians): {med([r['ready_s'] for r in rs]):.2f} s with the {noun}, "
                  f"{med([r['ready_s'] for r in r0]):.2f} s without")
         i1, i0 = med([r["mem_idle"]["rss"] for r in rs]), med([r["mem_idle"]["rss"] for r in r0])
         p1, p0 = med([r["mem_post"]["rss"] for r in rs]), med([r["mem_post"]["rss"] for r in r0])
-        L.append(f"- Envoy RSS (medians): idle {mib(i1)} MiB with the registry, {mib(i0)} MiB without "
-                 f"(+{mib(i1 - i0)} MiB); after a run {mib(p1)} vs {mib(p0)} MiB (+{mib(p1 - p0)} MiB). Each of the three Wasm VMs parses "
-                 f"and keeps the registry, and its linear memory keeps the peak of parsing (Wasm memory never shrinks); "
+        L.append(f"- Envoy RSS (medians): idle {mib(i1)} MiB with the {noun}, {mib(i0)} MiB without "
+                 f"(+{mib(i1 - i0)} MiB); after a run {mib(p1)} vs {mib(p0)} MiB (+{mib(p1 - p0)} MiB). {kept}, "
+                 f"and its linear memory keeps the peak of parsing (Wasm memory never shrinks); "
                  f"Envoy keeps the configuration text (tcmalloc allocated: idle "
                  f"{mib(med([r['mem_idle']['allocated'] for r in rs]))} vs "
                  f"{mib(med([r['mem_idle']['allocated'] for r in r0]))} MiB)")
@@ -614,6 +648,7 @@ def render(runs, rows, args, info) -> str:
                      f"{ratio('scopegate-lean')} | {ratio('contract')} | {ratio('floor')} | {targets} | "
                      f"{met('scopegate')} | {met('scopegate-lean')} |")
     L.extend(registry_lines(runs, rows, args, info))
+    L.extend(revocation_lines(runs, rows, args, info))
     L.append("")
     L.append("Memory (Envoy process, one worker; RSS from /proc/PID/status VmRSS, allocated/heap from admin /memory), MiB, medians:")
     L.append("")
@@ -804,7 +839,27 @@ def identities_doc(n: int) -> dict:
     return {"registry": {"inline": entries}, "unregistered": "deny"}
 
 
-def build_configs(workdir, meta, wasm, registry_size=100000, info=None) -> dict:
+def revoked_jti(i: int) -> str:
+    """Revoked token id i: never a benchmark token's (theirs are
+    "<pool>-<n>-<16 hex>", tokens.py)."""
+    return f"revoked-{i:07d}"
+
+
+def revocation_doc(n: int) -> dict:
+    """The `revocation` member of scopegate-revocation: n token ids, inline."""
+    return {"list": {"inline": {"tokens": [revoked_jti(i) for i in range(n)]}}}
+
+
+def revoked_check_token(meta: dict, alg: str, n: int) -> str:
+    """A valid token whose jti is in the middle of the list (not in any pool):
+    the correctness checks expect 401 for it, so the list is proven loaded
+    and consulted."""
+    claims = tok._claims(0, int(time.time()), "check-revoked")
+    claims["jti"] = revoked_jti(n // 2)
+    return tok.sign_claims(os.path.dirname(meta["jwks"]), alg, claims)
+
+
+def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocation_size=1000000) -> dict:
     with open(meta["jwks"]) as f:
         jwks = json.load(f)
     os.makedirs(workdir, exist_ok=True)
@@ -814,6 +869,7 @@ def build_configs(workdir, meta, wasm, registry_size=100000, info=None) -> dict:
     lean = dict(sg, request_properties=[])
     ids = identities_doc(registry_size)
     registry = dict(sg, identities=ids)
+    revocation = dict(sg, revocation=revocation_doc(revocation_size))
     floor = os.path.join(HERE, "floor", "target", "wasm32-wasip1", "release", "wasm_floor.wasm")
     compact = lambda doc: json.dumps(doc, separators=(",", ":"))
     wasm_sides = {
@@ -823,6 +879,7 @@ def build_configs(workdir, meta, wasm, registry_size=100000, info=None) -> dict:
         "scopegate": (wasm, compact(sg)),
         "scopegate-lean": (wasm, compact(lean)),
         "scopegate-registry": (wasm, compact(registry)),
+        "scopegate-revocation": (wasm, compact(revocation)),
     }
     if info is not None:
         import hashlib
@@ -831,6 +888,8 @@ def build_configs(workdir, meta, wasm, registry_size=100000, info=None) -> dict:
         info["registry"] = {"entries": registry_size, "identities_bytes": len(text),
                             "config_bytes": len(wasm_sides["scopegate-registry"][1]),
                             "identities_sha256": hashlib.sha256(text.encode()).hexdigest()}
+        info["revocation"] = {"tokens": revocation_size,
+                              "config_bytes": len(wasm_sides["scopegate-revocation"][1])}
     out = {}
     for side in [s for s in SIDES if s != "contract"] + ["contract-allow", "contract-deny"]:
         template = "wasm" if side in wasm_sides else side
@@ -887,7 +946,11 @@ def main(argv=None) -> int:
         log(f"bench: WARNING: other processes use {info['foreign_before']:.2f} CPUs of {os.cpu_count()}: "
             "results will be disturbed (see --wait-quiet)")
     meta = tok.ensure(os.path.join(args.work, "tokens"), args.cold_tokens, workers=os.cpu_count() or 2, log=log)
-    configs = build_configs(os.path.join(args.work, "config"), meta, wasm, args.registry_size, info)
+    configs = build_configs(os.path.join(args.work, "config"), meta, wasm, args.registry_size, info,
+                            args.revocation_size)
+    if "scopegate-revocation" in args.sides + (args.soak_sides if args.soak else []):
+        for a in args.algs:
+            meta["files"][a]["revoked"] = revoked_check_token(meta, a, args.revocation_size)
     if args.instructions:
         if not shutil.which("valgrind"):
             raise BenchError("valgrind not found on PATH (Debian: apt-get install valgrind)")

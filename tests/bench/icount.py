@@ -163,8 +163,8 @@ def render(args, results: dict, info: dict) -> str:
     L.append("")
     L.append("| workload | alg | native/Scopegate | native/lean | native/contract | native/floor | "
              "native − baseline | floor − baseline | contract − floor | Scopegate − contract | Scopegate − lean | "
-             "registry − Scopegate |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+             "registry − Scopegate | revocation − Scopegate |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for w in args.workloads:
         for a in args.algs:
             get = lambda s: results.get((w, a, s), {}).get("per_request")
@@ -181,12 +181,15 @@ def render(args, results: dict, info: dict) -> str:
             L.append(f"| {w} | {a} | {ratio('scopegate')} | {ratio('scopegate-lean')} | {ratio('contract')} | "
                      f"{ratio('floor')} | {diff('native', 'baseline')} | {diff('floor', 'baseline')} | "
                      f"{diff('contract', 'floor')} | {diff('scopegate', 'contract')} | "
-                     f"{diff('scopegate', 'scopegate-lean')} | {diff('scopegate-registry', 'scopegate')} |")
+                     f"{diff('scopegate', 'scopegate-lean')} | {diff('scopegate-registry', 'scopegate')} | "
+                     f"{diff('scopegate-revocation', 'scopegate')} |")
     L.append("")
     L.append("Columns: floor − baseline = the Proxy-Wasm boundary (a context and the callbacks per request); "
              "contract − floor = the host calls the public contract requires (header read, clock, request "
              "properties, identity headers, counters; for junk a 401 instead); Scopegate − contract = "
              "Scopegate's own logic (for cold and attack: the signature check); Scopegate − lean = the "
              "seven request properties (three on a denial); registry − Scopegate = what the identity registry "
-             f"of scopegate-registry ({args.registry_size:,} entries) adds: the client's look-up and its ceiling.")
+             f"of scopegate-registry ({args.registry_size:,} entries) adds: the client's look-up and its ceiling; "
+             f"revocation − Scopegate = what the revocation list of scopegate-revocation ({args.revocation_size:,} "
+             "token ids) adds: the token's jti looked up, on cache hits too.")
     return "\n".join(L) + "\n"

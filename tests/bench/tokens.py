@@ -203,6 +203,14 @@ def junk(alg: str, n: int, rnd: random.Random) -> list[str]:
     return out
 
 
+def sign_claims(directory: str, alg: str, claims: dict) -> str:
+    """One token with these claims, signed with the key in `directory`
+    (made by ensure)."""
+    key = _load_or_make_keys(directory)[alg]
+    signing_input = _seg({"alg": alg, "typ": "JWT", "kid": KIDS[alg]}) + "." + _seg(claims)
+    return signing_input + "." + b64u(_sign(key, alg, signing_input.encode()))
+
+
 def _write_lines(path: str, lines: list[str]):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

@@ -1125,30 +1125,24 @@ pub fn parse_registry_document(
     text: &[u8],
     providers: &[&str],
 ) -> Result<Registry, Vec<ConfigError>> {
-    // Read entry by entry, each checked and dropped as it comes: a registry of
+    // Entry by entry, each checked and dropped as it comes: a registry of
     // 100,000 identities is never held as one JSON tree (Wasm memory keeps
     // its high-water mark for good).
-    let found = RefCell::new(None);
     let mut cx = Cx::default();
     let mut builder = RegistryBuilder::new("/identities", providers, 0);
-    let mut seen = false;
-    let mut de = serde_json::Deserializer::from_slice(text);
-    let read = StreamedRegistry {
-        cx: &mut cx,
-        builder: &mut builder,
-        seen: &mut seen,
-        found: &found,
+    let doc = stream_document(text, "identities", |i, item| {
+        builder.push(&mut cx, i, &item)
+    })?;
+    match doc.big {
+        Big::Absent => cx.err("/identities", "required: the list of registered identities"),
+        Big::NotAList => cx.err("/identities", "expected an array of registry entries"),
+        Big::List => {}
     }
-    .deserialize(&mut de)
-    .and_then(|()| de.end());
-    if let Err(e) = read {
-        return Err(json_fault(match found.into_inner() {
-            Some((pointer, member)) => JsonError::Duplicate { pointer, member },
-            None => JsonError::Syntax(e.to_string()),
-        }));
-    }
-    if !seen {
-        cx.err("/identities", "required: the list of registered identities");
+    let rest = Value::Object(doc.rest);
+    // Only `identities` belongs here: the others are reported as unknown.
+    if let Some(mut f) = Fields::of(&mut cx, Node::root(&rest)) {
+        let _ = f.get("identities");
+        f.finish(&mut cx);
     }
     match builder.finish(&mut cx) {
         Some(r) if cx.errors.is_empty() => Ok(r),
@@ -1242,128 +1236,6 @@ fn read_registry_entries(
     }
     let out = builder.finish(cx)?;
     (cx.errors.len() == before).then_some(out)
-}
-
-/// `{"identities": [...]}` read member by member, entries one at a time.
-struct StreamedRegistry<'a, 'p> {
-    cx: &'a mut Cx,
-    builder: &'a mut RegistryBuilder<'p>,
-    seen: &'a mut bool,
-    found: &'a RefCell<Option<(String, String)>>,
-}
-
-impl<'de> DeserializeSeed<'de> for StreamedRegistry<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StreamedRegistry<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a registry document object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut keys: Vec<String> = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if keys.contains(&key) {
-                let message = format!("duplicate member `{key}`");
-                *self.found.borrow_mut() = Some((String::new(), key));
-                return Err(de::Error::custom(message));
-            }
-            if key == "identities" {
-                *self.seen = true;
-                map.next_value_seed(EntrySeq {
-                    cx: &mut *self.cx,
-                    builder: &mut *self.builder,
-                    found: self.found,
-                })?;
-            } else {
-                map.next_value::<de::IgnoredAny>()?;
-                self.cx.err(
-                    &child("", &key),
-                    "unknown field; expected one of: identities",
-                );
-            }
-            keys.push(key);
-        }
-        Ok(())
-    }
-}
-
-/// The `identities` array: each entry read strictly, checked, dropped.
-struct EntrySeq<'a, 'p> {
-    cx: &'a mut Cx,
-    builder: &'a mut RegistryBuilder<'p>,
-    found: &'a RefCell<Option<(String, String)>>,
-}
-
-impl<'de> DeserializeSeed<'de> for EntrySeq<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EntrySeq<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of registry entries")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut i = 0usize;
-        while let Some(item) =
-            seq.next_element_seed(json::Unique::at(format!("/identities/{i}"), self.found))?
-        {
-            self.builder.push(self.cx, i, &item);
-            i += 1;
-        }
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // Kong writes an empty array as `{}`; any other object is a fault.
-        if map.next_key::<de::IgnoredAny>()?.is_some() {
-            map.next_value::<de::IgnoredAny>()?;
-            while map
-                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
-                .is_some()
-            {}
-            self.not_a_list();
-        }
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        self.not_a_list();
-        Ok(())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        self.not_a_list();
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        self.not_a_list();
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        self.not_a_list();
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        self.not_a_list();
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        self.not_a_list();
-        Ok(())
-    }
-}
-
-impl EntrySeq<'_, '_> {
-    fn not_a_list(self) {
-        self.cx
-            .err("/identities", "expected an array of registry entries");
-    }
 }
 
 fn read_registry_entry(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<registry::Entry> {
@@ -1546,31 +1418,23 @@ pub fn parse_revocation_document(
     text: &[u8],
     providers: &[&str],
 ) -> Result<RevocationList, Vec<ConfigError>> {
-    let found = RefCell::new(None);
-    let mut streamed = Streamed::default();
-    let mut de = serde_json::Deserializer::from_slice(text);
-    let read = StreamedDocument {
-        out: &mut streamed,
-        found: &found,
-    }
-    .deserialize(&mut de)
-    .and_then(|()| de.end());
-    if let Err(e) = read {
-        return Err(json_fault(match found.into_inner() {
-            Some((pointer, member)) => JsonError::Duplicate { pointer, member },
-            None => JsonError::Syntax(e.to_string()),
-        }));
-    }
+    // The token ids (up to millions) go straight into the digest set, one at
+    // a time; only the small members are kept as values.
+    let mut tokens = TokenIds::default();
+    let mut bad: Vec<usize> = Vec::new();
+    let doc = stream_document(text, "tokens", |i, item| match item.as_str() {
+        Some(jti) if !jti.is_empty() => tokens.add(jti),
+        _ => bad.push(i),
+    })?;
     let mut cx = Cx::default();
-    if streamed.tokens_not_a_list {
+    if doc.big == Big::NotAList {
         cx.err("/tokens", NOT_JTIS);
     }
-    for (i, why) in streamed.bad_tokens {
-        cx.err(&format!("/tokens/{i}"), why);
+    for i in bad {
+        cx.err(&format!("/tokens/{i}"), NOT_A_JTI);
     }
-    let rest = Value::Object(streamed.rest);
-    let list =
-        read_revocation_document(&mut cx, Node::root(&rest), providers, Some(streamed.tokens));
+    let rest = Value::Object(doc.rest);
+    let list = read_revocation_document(&mut cx, Node::root(&rest), providers, Some(tokens));
     match list {
         Some(l) if cx.errors.is_empty() => Ok(l),
         _ => Err(cx.errors),
@@ -1580,51 +1444,94 @@ pub fn parse_revocation_document(
 const NOT_A_JTI: &str = "expected a non-empty token id (jti)";
 const NOT_JTIS: &str = "expected an array of token ids (jti)";
 
-/// A fetched revocation list read member by member: the token ids (up to
-/// millions) go straight into the digest set, never held as a JSON tree or
-/// as strings; the other members (small) are kept as values for the reader.
-#[derive(Default)]
+/// What `stream_document` found of its large member.
+#[derive(Debug, PartialEq, Eq)]
+enum Big {
+    Absent,
+    List,
+    /// Present but not an array (nor Kong's `{}` for an empty one).
+    NotAList,
+}
+
+/// A fetched document's members other than the large one.
 struct Streamed {
-    tokens: TokenIds,
-    bad_tokens: Vec<(usize, &'static str)>,
-    /// `tokens` is not an array.
-    tokens_not_a_list: bool,
+    big: Big,
     rest: Map<String, Value>,
 }
 
-struct StreamedDocument<'a> {
+/// Reads a JSON object member by member without building a tree of the
+/// whole: the array member `big` is handed to `each` one element at a time
+/// (read strictly, then dropped); the other members, small, are kept. A
+/// member given twice anywhere is a fault, as everywhere else.
+fn stream_document(
+    text: &[u8],
+    big: &str,
+    mut each: impl FnMut(usize, Value),
+) -> Result<Streamed, Vec<ConfigError>> {
+    let found = RefCell::new(None);
+    let mut out = Streamed {
+        big: Big::Absent,
+        rest: Map::new(),
+    };
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let read = Members {
+        big,
+        each: &mut each,
+        out: &mut out,
+        found: &found,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
+    match read {
+        Ok(()) => Ok(out),
+        Err(e) => Err(json_fault(match found.into_inner() {
+            Some((pointer, member)) => JsonError::Duplicate { pointer, member },
+            None => JsonError::Syntax(e.to_string()),
+        })),
+    }
+}
+
+struct Members<'a, F> {
+    big: &'a str,
+    each: &'a mut F,
     out: &'a mut Streamed,
     found: &'a RefCell<Option<(String, String)>>,
 }
 
-impl<'de> DeserializeSeed<'de> for StreamedDocument<'_> {
+impl<'de, F: FnMut(usize, Value)> DeserializeSeed<'de> for Members<'_, F> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for StreamedDocument<'_> {
+impl<'de, F: FnMut(usize, Value)> Visitor<'de> for Members<'_, F> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a revocation list object")
+        f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut tokens_seen = false;
         while let Some(key) = map.next_key::<String>()? {
-            if self.out.rest.contains_key(&key) || (key == "tokens" && tokens_seen) {
+            let pointer = format!("/{}", key.replace('~', "~0").replace('/', "~1"));
+            let repeated = if key == self.big {
+                self.out.big != Big::Absent
+            } else {
+                self.out.rest.contains_key(&key)
+            };
+            if repeated {
                 let message = format!("duplicate member `{key}`");
                 *self.found.borrow_mut() = Some((String::new(), key));
                 return Err(de::Error::custom(message));
             }
-            if key == "tokens" {
-                tokens_seen = true;
-                map.next_value_seed(TokenArray {
-                    out: &mut *self.out,
+            if key == self.big {
+                let value = map.next_value_seed(Elements {
+                    pointer,
+                    each: &mut *self.each,
+                    found: self.found,
                 })?;
+                self.out.big = value;
             } else {
-                let pointer = format!("/{}", key.replace('~', "~0").replace('/', "~1"));
-                let value = map.next_value_seed(json::Unique::at(pointer, self.found))?;
+                let value = map.next_value_seed(json::Unique::at(&pointer, self.found))?;
                 self.out.rest.insert(key, value);
             }
         }
@@ -1632,122 +1539,64 @@ impl<'de> Visitor<'de> for StreamedDocument<'_> {
     }
 }
 
-/// `tokens`: an array of non-empty strings (or `{}`, Kong's empty array).
-struct TokenArray<'a> {
-    out: &'a mut Streamed,
+/// The large array, element by element.
+struct Elements<'a, F> {
+    pointer: String,
+    each: &'a mut F,
+    found: &'a RefCell<Option<(String, String)>>,
 }
 
-impl<'de> DeserializeSeed<'de> for TokenArray<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+impl<'de, F: FnMut(usize, Value)> DeserializeSeed<'de> for Elements<'_, F> {
+    type Value = Big;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Big, D::Error> {
+        // Strictly, as a value; an array is then read element by element.
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for TokenArray<'_> {
-    type Value = ();
+impl<'de, F: FnMut(usize, Value)> Visitor<'de> for Elements<'_, F> {
+    type Value = Big;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(NOT_JTIS)
+        f.write_str("an array")
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Big, A::Error> {
         let mut i = 0usize;
-        while let Some(ok) = seq.next_element_seed(TokenId {
-            ids: &mut self.out.tokens,
-        })? {
-            if !ok {
-                self.out.bad_tokens.push((i, NOT_A_JTI));
-            }
+        while let Some(item) =
+            seq.next_element_seed(json::Unique::item(&self.pointer, i, self.found))?
+        {
+            (self.each)(i, item);
             i += 1;
         }
-        Ok(())
+        Ok(Big::List)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // Kong writes an empty array as `{}`; any other object is a fault.
-        if map.next_key::<de::IgnoredAny>()?.is_some() {
-            map.next_value::<de::IgnoredAny>()?;
-            while map
-                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
-                .is_some()
-            {}
-            self.out.tokens_not_a_list = true;
-        }
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        self.out.tokens_not_a_list = true;
-        Ok(())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        self.out.tokens_not_a_list = true;
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        self.out.tokens_not_a_list = true;
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        self.out.tokens_not_a_list = true;
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        self.out.tokens_not_a_list = true;
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        self.out.tokens_not_a_list = true;
-        Ok(())
-    }
-}
-
-/// One token id: added, or `false` when it is not a non-empty string.
-struct TokenId<'a> {
-    ids: &'a mut TokenIds,
-}
-
-impl<'de> DeserializeSeed<'de> for TokenId<'_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TokenId<'_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(NOT_A_JTI)
-    }
-    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
-        if v.is_empty() {
-            return Ok(false);
-        }
-        self.ids.add(v);
-        Ok(true)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-        Ok(false)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Big, A::Error> {
+        // Kong writes an empty array as `{}`; any other object is not a list.
+        let mut empty = true;
         while map
             .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
             .is_some()
-        {}
-        Ok(false)
+        {
+            empty = false;
+        }
+        Ok(if empty { Big::List } else { Big::NotAList })
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Big, E> {
+        Ok(Big::NotAList)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Big, E> {
+        Ok(Big::NotAList)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Big, E> {
+        Ok(Big::NotAList)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Big, E> {
+        Ok(Big::NotAList)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Big, E> {
+        Ok(Big::NotAList)
+    }
+    fn visit_unit<E>(self) -> Result<Big, E> {
+        Ok(Big::NotAList)
     }
 }
 

@@ -67,10 +67,7 @@ pub fn from_str(text: &str) -> Result<Value, JsonError> {
 /// their text, as a YAML-to-JSON conversion writes them.
 pub fn read<'de, D: Deserializer<'de>>(d: D) -> Result<Value, ReadError<D::Error>> {
     let found = RefCell::new(None);
-    let seed = Unique {
-        pointer: String::new(),
-        found: &found,
-    };
+    let seed = Unique::at("", &found);
     match (seed.deserialize(d), found.into_inner()) {
         (Ok(v), _) => Ok(v),
         (Err(at), Some((pointer, member))) => Err(ReadError::Duplicate {
@@ -86,15 +83,52 @@ pub fn read<'de, D: Deserializer<'de>>(d: D) -> Result<Value, ReadError<D::Error
 /// error that stops the deserializer carries no structure). Public so that a
 /// streaming reader of a large document can read its small members strictly.
 pub struct Unique<'a> {
-    pointer: String,
+    at: At<'a>,
     found: &'a RefCell<Option<(String, String)>>,
 }
 
+/// Where a value sits, rendered as a JSON Pointer only when a fault needs it:
+/// formatting a pointer for every value of a large document costs more than
+/// reading it.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Pointer(&'a str),
+    PointerItem(&'a str, usize),
+    Item(&'a At<'a>, usize),
+    Member(&'a At<'a>, &'a str),
+}
+
+impl At<'_> {
+    fn render(&self) -> String {
+        match self {
+            At::Pointer(p) => (*p).to_string(),
+            At::PointerItem(p, i) => format!("{p}/{i}"),
+            At::Item(parent, i) => format!("{}/{i}", parent.render()),
+            At::Member(parent, key) => format!("{}/{}", parent.render(), pointer_token(key)),
+        }
+    }
+}
+
 impl<'a> Unique<'a> {
+    /// A seed for element `index` of the array at `pointer`.
+    pub fn item(
+        pointer: &'a str,
+        index: usize,
+        found: &'a RefCell<Option<(String, String)>>,
+    ) -> Self {
+        Unique {
+            at: At::PointerItem(pointer, index),
+            found,
+        }
+    }
+
     /// A seed for the value at `pointer`; a duplicate member inside it is
     /// recorded in `found` as (object pointer, member).
-    pub fn at(pointer: String, found: &'a RefCell<Option<(String, String)>>) -> Self {
-        Unique { pointer, found }
+    pub fn at(pointer: &'a str, found: &'a RefCell<Option<(String, String)>>) -> Self {
+        Unique {
+            at: At::Pointer(pointer),
+            found,
+        }
     }
 }
 
@@ -129,7 +163,12 @@ impl<'de> Visitor<'de> for Unique<'_> {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
         serde_json::Number::from_f64(v)
             .map(Value::Number)
-            .ok_or_else(|| E::custom(format!("{}: {v} has no JSON representation", self.pointer)))
+            .ok_or_else(|| {
+                E::custom(format!(
+                    "{}: {v} has no JSON representation",
+                    self.at.render()
+                ))
+            })
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_string()))
@@ -150,7 +189,7 @@ impl<'de> Visitor<'de> for Unique<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::new();
         while let Some(v) = seq.next_element_seed(Unique {
-            pointer: format!("{}/{}", self.pointer, out.len()),
+            at: At::Item(&self.at, out.len()),
             found: self.found,
         })? {
             out.push(v);
@@ -162,16 +201,16 @@ impl<'de> Visitor<'de> for Unique<'_> {
         let mut out = Map::new();
         while let Some(key) = map.next_key_seed(Key)? {
             if out.contains_key(&key) {
+                let pointer = self.at.render();
                 let message = format!(
-                    "{}/{}: member \"{key}\" is given twice (parsers disagree on which one counts: remove one)",
-                    self.pointer,
+                    "{pointer}/{}: member \"{key}\" is given twice (parsers disagree on which one counts: remove one)",
                     pointer_token(&key)
                 );
-                *self.found.borrow_mut() = Some((self.pointer, key));
+                *self.found.borrow_mut() = Some((pointer, key));
                 return Err(de::Error::custom(message));
             }
             let value = map.next_value_seed(Unique {
-                pointer: format!("{}/{}", self.pointer, pointer_token(&key)),
+                at: At::Member(&self.at, &key),
                 found: self.found,
             })?;
             out.insert(key, value);
