@@ -490,3 +490,16 @@ def identity_lines(up: dict, names=e2e.IDENTITY_HEADERS) -> list[tuple[str, str]
     """The identity header lines the upstream received, in order."""
     wanted = {n.lower() for n in names}
     return [(k, v) for k, v in up["raw_headers"] if k.lower() in wanted]
+
+
+_PID = re.compile(r"\[\w+\] (\d+)#")
+
+
+def audit_lines(n) -> list[dict]:
+    """Audit lines, each with `_pid`: the nginx worker that decided."""
+    out = []
+    for line, doc in e2e.audit_records(n.log_text()):
+        m = _PID.search(line)
+        doc["_pid"] = m.group(1) if m else None
+        out.append(doc)
+    return out

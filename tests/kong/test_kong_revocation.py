@@ -34,17 +34,6 @@ def token(keys, **over) -> str:
     return e2e.mint(keys.rsa, e2e.claims("payments:read", **over), alg="RS256")
 
 
-_PID = re.compile(r"\[\w+\] (\d+)#")
-
-
-def audit_lines(n) -> list[dict]:
-    """Audit lines, each with `_pid`: the nginx worker that decided."""
-    out = []
-    for line, doc in e2e.audit_records(n.log_text()):
-        m = _PID.search(line)
-        doc["_pid"] = m.group(1) if m else None
-        out.append(doc)
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -73,7 +62,7 @@ def test_inline_revoked_token_id(kong_inline, keys):
     assert body["error"] == "invalid_token"
     e2e.expect_allowed(kong_inline.get("/payments/1", token=token(keys)))
     e2e.expect_allowed(kong_inline.get("/healthz"))
-    a = [x for x in audit_lines(kong_inline) if x.get("jti") == REVOKED_JTI]
+    a = [x for x in kh.audit_lines(kong_inline) if x.get("jti") == REVOKED_JTI]
     assert a and a[-1]["reason"] == "token_revoked", a
     assert "token's id is on the revocation list" in a[-1]["message"], a
 
@@ -146,7 +135,7 @@ def test_fetched_list_reaches_both_workers_after_a_change(kong_fetched, keys, li
     workers = set(kong_fetched.worker_pids())
 
     def refusing() -> set[int]:
-        return {int(a["_pid"]) for a in audit_lines(kong_fetched)
+        return {int(a["_pid"]) for a in kh.audit_lines(kong_fetched)
                 if a.get("jti") == j and a["_pid"] and a["reason"] == "token_revoked"}
 
     assert e2e.wait_until(lambda: kh.statuses(kong_fetched, t, 4) == [401] * 4 and workers <= refusing(), timeout=10), \

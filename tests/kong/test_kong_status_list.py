@@ -13,6 +13,7 @@ lets it through."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
@@ -94,12 +95,21 @@ def test_valid_invalid_suspended(kong_sl, keys, lists):
 def test_status_change_reaches_both_workers(kong_sl, keys, lists):
     statuses_ = [VALID] * 8
     uri = publish(lists, keys, "changing", statuses_)
-    t = access_token(keys, 3, uri)
+    jti = "kong-sl-" + uuid.uuid4().hex
+    t = access_token(keys, 3, uri, jti=jti)
     assert settled(kong_sl, t, 200)
     statuses_[3] = SUSPENDED
     publish(lists, keys, "changing", statuses_)
     changed = time.monotonic()
-    assert e2e.wait_until(lambda: set(kh.statuses(kong_sl, t)) == {401}, timeout=6, step=0.02)
+    workers = {int(p) for p in kong_sl.worker_pids()}
+
+    def refusing() -> set[int]:
+        return {int(a["_pid"]) for a in kh.audit_lines(kong_sl)
+                if a.get("jti") == jti and a["_pid"] and a["reason"] == "token_suspended"}
+
+    # Each worker fetches for itself: done when both have been seen refusing.
+    assert e2e.wait_until(lambda: set(kh.statuses(kong_sl, t)) == {401} and workers <= refusing(),
+                          timeout=6, step=0.02), (refusing(), workers)
     took = time.monotonic() - changed
     e2e.expect_denied(kong_sl.get("/payments/1", token=t), 401, "token_suspended", token=t)
     print(f"\nKong: SUSPENDED at the source to 401 on both workers (ttl 2 s): {took:.2f} s")
