@@ -19,63 +19,16 @@
     clippy::indexing_slicing
 )]
 
-use base64::alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use std::hint::black_box;
 use std::time::Instant;
 
-const STRICT: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(false)
-        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
-        .with_decode_allow_trailing_bits(false),
-);
+use scopegate::jose::base64url::STRICT;
 
 /// The hand-written decoder as it stood in `filter/src/jose/base64url.rs`
 /// before the measurement (verbatim logic), kept here as the baseline.
-mod handwritten {
-    const fn build_table() -> [u8; 256] {
-        let mut t = [0xffu8; 256];
-        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut i = 0;
-        while i < 64 {
-            t[alphabet[i] as usize] = i as u8;
-            i += 1;
-        }
-        t
-    }
-
-    static DECODE: [u8; 256] = build_table();
-
-    pub fn decode(input: &[u8]) -> Result<Vec<u8>, usize> {
-        if input.len() % 4 == 1 {
-            return Err(input.len());
-        }
-        let mut out = Vec::with_capacity(input.len() * 3 / 4);
-        let mut acc: u32 = 0;
-        let mut bits: u32 = 0;
-        for (i, &b) in input.iter().enumerate() {
-            let v = DECODE.get(usize::from(b)).copied().unwrap_or(0xff);
-            if v == 0xff {
-                return Err(i);
-            }
-            acc = (acc << 6) | u32::from(v);
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((acc >> bits) as u8);
-                acc &= (1 << bits) - 1;
-            }
-        }
-        if acc != 0 {
-            return Err(usize::MAX);
-        }
-        Ok(out)
-    }
-}
+#[path = "../testdata/base64url_handwritten.rs"]
+mod handwritten;
 
 type Decoder = fn(&[u8]) -> usize;
 

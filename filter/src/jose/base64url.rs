@@ -62,7 +62,9 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
-const STRICT: GeneralPurpose = GeneralPurpose::new(
+/// The engine: URL-safe alphabet, no padding written or accepted,
+/// non-zero trailing bits refused.
+pub const STRICT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
     GeneralPurposeConfig::new()
         .with_encode_padding(false)
