@@ -5,30 +5,18 @@
 
 use num_bigint::BigUint;
 
-pub struct Rng(pub u64);
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-    pub fn b32(&mut self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for b in out.iter_mut() {
-            *b = self.next() as u8;
-        }
-        out
-    }
+#[path = "../shared/rng.rs"]
+mod rng;
+pub use rng::Rng;
+
+/// Uniform-ish draws below a big modulus, for the P-256 tests.
+pub trait BelowBig {
+    fn below_big(&mut self, m: &BigUint) -> BigUint;
+}
+
+impl BelowBig for Rng {
     /// Uniform-ish in [0, m).
-    pub fn below_big(&mut self, m: &BigUint) -> BigUint {
+    fn below_big(&mut self, m: &BigUint) -> BigUint {
         let x = BigUint::from_bytes_be(&self.bytes(48));
         x % m
     }
