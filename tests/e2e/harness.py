@@ -1376,6 +1376,14 @@ def wait_until(cond, timeout: float, step: float = 0.1) -> bool:
     return cond()
 
 
+def every_worker_answers(status_of_one, expected: int, timeout: float, step: float = 0.1, in_a_row: int = 8) -> bool:
+    """Poll until `in_a_row` requests in a row are answered `expected`: with
+    several workers, a fetched document reaches the others on their next tick,
+    so one answer says nothing about the next. `status_of_one()` makes one
+    request and returns its status."""
+    return wait_until(lambda: all(status_of_one() == expected for _ in range(in_a_row)), timeout, step)
+
+
 def until_not_503(fn, timeout: float = 10.0) -> "Response":
     """Call `fn` (a request) until it is answered with something other than
     503, or `timeout` has passed: the last response."""
