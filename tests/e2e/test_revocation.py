@@ -272,7 +272,8 @@ def test_fetched_first_fetch_and_entries(fetched, keys):
     h.expect_denied(gw.get("/payments/1", token=t), 401, "token_revoked", token=t)
     h.expect_authenticated(gw.get("/payments/1", token=token(keys)))
     assert h.counter(gw, "revocation.fetch_ok") >= 1
-    assert "the revocation list fetched" in gw.log_text()
+    # Envoy writes its log file in batches: give the line time to arrive.
+    assert h.wait_until(lambda: "the revocation list fetched" in gw.log_text(), timeout=15), "the fetch is logged"
 
 
 def test_fetched_refresh_sends_if_none_match_and_304_keeps_the_list(fetched, keys):
