@@ -1,4 +1,5 @@
-"""A minimal HTTP/2 cleartext (h2c, prior knowledge) client, stdlib only.
+"""A minimal HTTP/2 cleartext (h2c, prior knowledge) client, stdlib only
+(also HTTP/2 over TLS, with ALPN "h2", given an `ssl.SSLContext`).
 
 Just enough of RFC 9113 / RFC 7541 for one request per connection:
 the request header block is sent as HPACK literals (no indexing, no Huffman);
@@ -215,17 +216,35 @@ def _recv_exact(sock, n, deadline):
     return bytes(buf)
 
 
-def h2c_request(host, port, method, path, headers=(), body=None, authority="gateway.test", timeout=10.0):
+def h2c_request(host, port, method, path, headers=(), body=None, authority="gateway.test", timeout=10.0,
+                ssl_context=None, server_hostname=None):
     """One request on a fresh h2c connection. Returns (status, headers, body);
     response headers exclude pseudo-headers. `headers` names are sent as given
-    (HTTP/2 requires lower case; callers pass lower case)."""
+    (HTTP/2 requires lower case; callers pass lower case).
+
+    With `ssl_context` (an `ssl.SSLContext`, e.g. with a client certificate
+    loaded) the connection is HTTP/2 over TLS instead: ALPN offers only "h2"
+    and `:scheme` is "https"; `server_hostname` is the name the server's
+    certificate is checked against (default: `host`)."""
     deadline = time.monotonic() + timeout
     sock = socket.create_connection((host, port), timeout=timeout)
+    scheme = "http"
+    if ssl_context is not None:
+        ssl_context.set_alpn_protocols(["h2"])
+        try:
+            sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname or host)
+        except BaseException:
+            sock.close()
+            raise
+        if sock.selected_alpn_protocol() != "h2":
+            sock.close()
+            raise H2Error(f"TLS: the server did not select h2 (ALPN {sock.selected_alpn_protocol()!r})")
+        scheme = "https"
     try:
         max_frame = 16384
         sock.sendall(PREFACE + _frame(SETTINGS, 0, 0, struct.pack(">HI", 2, 0)))  # ENABLE_PUSH=0
         block = encode_headers(
-            [(":method", method), (":scheme", "http"), (":authority", authority), (":path", path)] + list(headers)
+            [(":method", method), (":scheme", scheme), (":authority", authority), (":path", path)] + list(headers)
         )
         chunks = [block[i : i + max_frame] for i in range(0, len(block), max_frame)] or [b""]
         first_flags = (END_STREAM if not body else 0) | (END_HEADERS if len(chunks) == 1 else 0)

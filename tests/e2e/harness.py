@@ -24,6 +24,7 @@ import shutil
 import signal
 import site
 import socket
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -32,6 +33,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -476,12 +478,15 @@ class Headers:
 
 
 class Response:
-    def __init__(self, status, headers: Headers, body: bytes, marker: str | None, echo: EchoServer | None, protocol="HTTP/1.1"):
+    def __init__(self, status, headers: Headers, body: bytes, marker: str | None, echo: EchoServer | None, protocol="HTTP/1.1",
+                 tls: bool = False, alpn: str | None = None):
         self.status = status
         self.headers = headers
         self.body = body
         self.marker = marker
         self.protocol = protocol
+        self.tls = tls  # sent over TLS (to a TlsListener)
+        self.alpn = alpn  # the protocol the server selected by ALPN, with TLS
         self.upstream = echo.find(marker) if (echo and marker) else None
 
     def json(self):
@@ -498,7 +503,7 @@ class Response:
     def __repr__(self):
         body = self.body[:600]
         return (
-            f"<{self.protocol} {self.status} headers={self.headers.items!r} body={body!r} "
+            f"<{self.protocol}{' over TLS' if self.tls else ''} {self.status} headers={self.headers.items!r} body={body!r} "
             f"upstream={'yes' if self.upstream else 'no'}>"
         )
 
@@ -520,26 +525,35 @@ def http1_request(
     echo: EchoServer | None = None,
     marker: bool = True,
     timeout: float = 10.0,
+    ssl_context: ssl.SSLContext | None = None,
+    host: str = "gateway.test",
 ) -> Response:
-    """Send one HTTP/1.1 request with the request target exactly as given."""
+    """Send one HTTP/1.1 request with the request target exactly as given.
+    With `ssl_context`, over TLS (ALPN "http/1.1"): see TlsListener."""
     hdrs = _header_list(headers)
     mark = None
     if marker:
         mark = uuid.uuid4().hex
         hdrs.append((MARKER_HEADER, mark))
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    if ssl_context is not None:
+        ssl_context.set_alpn_protocols(["http/1.1"])
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ssl_context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         if not any(k.lower() == "host" for k, _ in hdrs):
-            conn.putheader("Host", "gateway.test")
+            conn.putheader("Host", host)
         for k, v in hdrs:
             conn.putheader(k, v)
         if body is not None:
             conn.putheader("Content-Length", str(len(body)))
         conn.endheaders(body)
+        alpn = conn.sock.selected_alpn_protocol() if ssl_context is not None else None
         resp = conn.getresponse()
         data = resp.read()
-        return Response(resp.status, Headers(resp.getheaders()), data, mark, echo)
+        return Response(resp.status, Headers(resp.getheaders()), data, mark, echo,
+                        tls=ssl_context is not None, alpn=alpn)
     finally:
         conn.close()
 
@@ -557,20 +571,21 @@ def http1_raw_request(
     echo: EchoServer | None = None,
     marker: bool = True,
     timeout: float = 10.0,
+    ssl_context: ssl.SSLContext | None = None,
+    host: str = "gateway.test",
 ) -> Response:
     """Send one HTTP/1.1 request assembled byte for byte: the request target
     and header values may hold anything (spaces, controls, non-ASCII, CR/LF)
     that http.client refuses to send; str arguments are sent as latin-1.
-    Raises ConnectionError when Envoy closes the connection without a response."""
-    import socket
-
+    Raises ConnectionError when Envoy closes the connection without a response.
+    With `ssl_context`, over TLS (ALPN "http/1.1")."""
     hdrs = _header_list(headers)
     mark = None
     if marker:
         mark = uuid.uuid4().hex
         hdrs.append((MARKER_HEADER, mark))
     if not any(_as_bytes(k).lower() == b"host" for k, _ in hdrs):
-        hdrs.insert(0, ("Host", "gateway.test"))
+        hdrs.insert(0, ("Host", host))
     if body is not None:
         hdrs.append(("Content-Length", str(len(body))))
     hdrs.append(("Connection", "close"))
@@ -578,6 +593,15 @@ def http1_raw_request(
     raw += b"".join(_as_bytes(k) + b": " + _as_bytes(v) + b"\r\n" for k, v in hdrs)
     raw += b"\r\n" + (body or b"")
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    alpn = None
+    if ssl_context is not None:
+        ssl_context.set_alpn_protocols(["http/1.1"])
+        try:
+            sock = ssl_context.wrap_socket(sock, server_hostname="127.0.0.1")
+        except BaseException:
+            sock.close()
+            raise
+        alpn = sock.selected_alpn_protocol()
     try:
         sock.sendall(raw)
         resp = http.client.HTTPResponse(sock, method=_as_bytes(method).decode("latin-1"))
@@ -586,7 +610,8 @@ def http1_raw_request(
         except (http.client.RemoteDisconnected, http.client.BadStatusLine) as e:
             raise ConnectionError(f"envoy closed the connection without a response: {e!r}")
         data = resp.read()
-        return Response(resp.status, Headers(resp.getheaders()), data, mark, echo)
+        return Response(resp.status, Headers(resp.getheaders()), data, mark, echo,
+                        tls=ssl_context is not None, alpn=alpn)
     finally:
         sock.close()
 
@@ -596,8 +621,102 @@ def http1_raw_request(
 # --------------------------------------------------------------------------
 
 
+def _pem_or_path(value) -> str:
+    """PEM text (str or bytes) as it is; anything else is a file path."""
+    text = value.decode("ascii") if isinstance(value, bytes) else str(value)
+    return text if text.lstrip().startswith("-----BEGIN") else ""
+
+
+def _data_source(value) -> dict:
+    """An Envoy DataSource for PEM text or a file path."""
+    pem = _pem_or_path(value)
+    return {"inline_string": pem} if pem else {"filename": str(value)}
+
+
+@dataclass
+class TlsListener:
+    """Makes Envoy's listener a TLS listener: `Envoy(..., tls=TlsListener(...))`.
+
+    `server_cert` (chain), `server_key` and `ca_cert`: PEM text (str or bytes)
+    or file paths. Client certificates are requested and, when one is
+    presented, verified against `ca_cert` (a certificate of another CA fails
+    the handshake); with `require_client_cert=False` (the default) a client
+    may present none, and the filter decides. ALPN: h2 and http/1.1 (the
+    connection manager's codec follows what was negotiated).
+
+    The upstream gets `x-forwarded-client-cert` (Envoy's SANITIZE_SET: Hash =
+    hex SHA-256 of the client certificate's DER, Subject, URI and DNS SANs)
+    when a client certificate was presented (`forward_client_cert`), and the
+    access log line ends with ` tls=<version> peer_sha256=<hex> peer=<subject>`.
+
+    Requests to such an Envoy (`Envoy.request`/`get`/`h2_request`/
+    `raw_request`) go over TLS, with `client_cert=` (an object with
+    `cert_path`/`key_path`, e.g. idp.TestCA's `client_cert()`, or a
+    (cert, key) pair of PEM texts or paths) to present one; their default
+    Host / `:authority` is `127.0.0.1:<port>`, so `Envoy.url(path)` is the
+    URL the request is made to (what a DPoP proof's `htu` names)."""
+
+    server_cert: str | bytes
+    server_key: str | bytes
+    ca_cert: str | bytes | None = None
+    require_client_cert: bool = False
+    alpn: tuple = ("h2", "http/1.1")
+    forward_client_cert: bool = True
+
+    def transport_socket(self) -> dict:
+        ctx = {
+            "tls_certificates": [{
+                "certificate_chain": _data_source(self.server_cert),
+                "private_key": _data_source(self.server_key),
+            }],
+            "alpn_protocols": list(self.alpn),
+        }
+        if self.ca_cert is not None:
+            ctx["validation_context"] = {"trusted_ca": _data_source(self.ca_cert)}
+        return {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                "require_client_certificate": self.require_client_cert,
+                "common_tls_context": ctx,
+            },
+        }
+
+    def client_context(self, client_cert=None) -> ssl.SSLContext:
+        """An SSL context for a client of this listener: trusts `ca_cert` for
+        the server's certificate, presents `client_cert` when given."""
+        ca = self.ca_cert
+        pem = _pem_or_path(ca)
+        ctx = ssl.create_default_context(cadata=pem) if pem else ssl.create_default_context(cafile=ca)
+        if client_cert is not None:
+            if hasattr(client_cert, "cert_path"):
+                cert, key = client_cert.cert_path, client_cert.key_path
+            else:
+                cert, key = client_cert
+            ctx.load_cert_chain(_as_file(cert, ".crt"), _as_file(key, ".key"))
+        return ctx
+
+
+_PEM_FILES: dict[str, str] = {}
+
+
+def _as_file(value, suffix: str) -> str:
+    """A file path for PEM text or a path (PEM text is written once, to a
+    temporary file)."""
+    pem = _pem_or_path(value)
+    if not pem:
+        return str(value)
+    if pem not in _PEM_FILES:
+        fd, path = tempfile.mkstemp(prefix="scopegate-e2e-", suffix=suffix)
+        with os.fdopen(fd, "w") as f:
+            f.write(pem)
+        atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+        _PEM_FILES[pem] = path
+    return _PEM_FILES[pem]
+
+
 def envoy_bootstrap(wasm: str | None, filter_config, echo_port: int, access_log: str,
-                    vm_id: str | None = "scopegate") -> dict:
+                    vm_id: str | None = "scopegate", tls: TlsListener | None = None) -> dict:
     http_filters = []
     if filter_config is not None:
         value = filter_config if isinstance(filter_config, str) else json.dumps(filter_config)
@@ -652,7 +771,10 @@ def envoy_bootstrap(wasm: str | None, filter_config, echo_port: int, access_log:
                             " subject=%FILTER_STATE(wasm.scopegate.subject:PLAIN)%"
                             " client_id=%FILTER_STATE(wasm.scopegate.client_id:PLAIN)%"
                             " issuer=%FILTER_STATE(wasm.scopegate.issuer:PLAIN)%"
-                            " scopes=%FILTER_STATE(wasm.scopegate.scopes:PLAIN)%\n"
+                            " scopes=%FILTER_STATE(wasm.scopegate.scopes:PLAIN)%"
+                            + (" tls=%DOWNSTREAM_TLS_VERSION% peer_sha256=%DOWNSTREAM_PEER_FINGERPRINT_256%"
+                               " peer=%DOWNSTREAM_PEER_SUBJECT%" if tls else "")
+                            + "\n"
                         }
                     },
                 },
@@ -670,6 +792,12 @@ def envoy_bootstrap(wasm: str | None, filter_config, echo_port: int, access_log:
         },
         "http_filters": http_filters,
     }
+    chain = {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+    if tls is not None:
+        chain["transport_socket"] = tls.transport_socket()
+        if tls.forward_client_cert:
+            hcm["forward_client_cert_details"] = "SANITIZE_SET"
+            hcm["set_current_client_cert_details"] = {"subject": True, "uri": True, "dns": True}
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "static_resources": {
@@ -677,13 +805,7 @@ def envoy_bootstrap(wasm: str | None, filter_config, echo_port: int, access_log:
                 {
                     "name": "main",
                     "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-                    "filter_chains": [
-                        {
-                            "filters": [
-                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
-                            ]
-                        }
-                    ],
+                    "filter_chains": [chain],
                 }
             ],
             "clusters": [
@@ -741,8 +863,10 @@ class Envoy:
         concurrency: int = 1,
         extra_clusters: list[dict] | None = None,
         vm_id: str | None = "scopegate",
+        tls: TlsListener | None = None,
     ):
         self.name = name
+        self.tls = tls
         self.concurrency = concurrency
         self.echo = echo
         self.filter_config = filter_config
@@ -756,7 +880,7 @@ class Envoy:
         self.proc: subprocess.Popen | None = None
         self.admin_port = None
         self.port = None
-        bootstrap = envoy_bootstrap(self.wasm, filter_config, echo.port, self.access_log_path, vm_id=vm_id)
+        bootstrap = envoy_bootstrap(self.wasm, filter_config, echo.port, self.access_log_path, vm_id=vm_id, tls=tls)
         bootstrap["static_resources"]["clusters"].extend(extra_clusters or [])
         with open(self.config_path, "w") as f:
             # JSON is YAML; Envoy reads it as such.
@@ -915,23 +1039,47 @@ class Envoy:
 
     # -- requests ------------------------------------------------------------
 
-    def request(self, method, target, headers=None, body=None, token=None, marker=True, timeout=10.0) -> Response:
+    @property
+    def authority(self) -> str:
+        """The default Host / `:authority` of requests to this Envoy."""
+        return f"127.0.0.1:{self.port}" if self.tls else "gateway.test"
+
+    def url(self, target: str) -> str:
+        """The URL a request for `target` is made to (scheme and default authority)."""
+        return f"{'https' if self.tls else 'http'}://{self.authority}{target}"
+
+    def _tls(self, client_cert) -> dict:
+        if self.tls is None:
+            if client_cert is not None:
+                raise ValueError(f"envoy {self.name}: a client certificate needs a TLS listener (tls=)")
+            return {}
+        return {"ssl_context": self.tls.client_context(client_cert), "host": self.authority}
+
+    def request(self, method, target, headers=None, body=None, token=None, marker=True, timeout=10.0,
+                client_cert=None) -> Response:
+        """HTTP/1.1 (over TLS to a TlsListener, presenting `client_cert` if given)."""
         hdrs = _header_list(headers)
         if token is not None:
             hdrs.append(("Authorization", f"Bearer {token}"))
-        return http1_request(self.port, method, target, hdrs, body, echo=self.echo, marker=marker, timeout=timeout)
+        return http1_request(self.port, method, target, hdrs, body, echo=self.echo, marker=marker, timeout=timeout,
+                             **self._tls(client_cert))
 
     def get(self, target, token=None, headers=None, **kw) -> Response:
         return self.request("GET", target, headers=headers, token=token, **kw)
 
-    def raw_request(self, method, target, headers=None, body=None, token=None, marker=True, timeout=10.0) -> Response:
+    def raw_request(self, method, target, headers=None, body=None, token=None, marker=True, timeout=10.0,
+                    client_cert=None) -> Response:
         """HTTP/1.1 with the target and headers sent byte for byte (see http1_raw_request)."""
         hdrs = _header_list(headers)
         if token is not None:
             hdrs.append(("Authorization", b"Bearer " + _as_bytes(token)))
-        return http1_raw_request(self.port, method, target, hdrs, body, echo=self.echo, marker=marker, timeout=timeout)
+        return http1_raw_request(self.port, method, target, hdrs, body, echo=self.echo, marker=marker, timeout=timeout,
+                                 **self._tls(client_cert))
 
-    def h2_request(self, method, target, headers=None, body=None, token=None, timeout=10.0) -> Response:
+    def h2_request(self, method, target, headers=None, body=None, token=None, timeout=10.0,
+                   client_cert=None) -> Response:
+        """HTTP/2: h2c with prior knowledge, or over TLS (ALPN h2) to a
+        TlsListener, presenting `client_cert` if given."""
         from h2client import h2c_request  # local import: only the HTTP/2 tests need it
 
         hdrs = _header_list(headers)
@@ -939,8 +1087,15 @@ class Envoy:
             hdrs.append(("authorization", f"Bearer {token}"))
         mark = uuid.uuid4().hex
         hdrs.append((MARKER_HEADER, mark))
-        status, rh, data = h2c_request("127.0.0.1", self.port, method, target, hdrs, body, timeout=timeout)
-        return Response(status, Headers(rh), data, mark, self.echo, protocol="HTTP/2")
+        kw = {}
+        if self.tls is not None:
+            kw = {"ssl_context": self._tls(client_cert)["ssl_context"], "server_hostname": "127.0.0.1",
+                  "authority": self.authority}
+        elif client_cert is not None:
+            self._tls(client_cert)  # raises
+        status, rh, data = h2c_request("127.0.0.1", self.port, method, target, hdrs, body, timeout=timeout, **kw)
+        return Response(status, Headers(rh), data, mark, self.echo, protocol="HTTP/2", tls=self.tls is not None,
+                        alpn="h2" if self.tls is not None else None)
 
 
 def stop_all():

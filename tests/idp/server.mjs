@@ -123,6 +123,7 @@ function main() {
     const provider = new Provider(issuer, {
       clients: CLIENTS,
       // scopes a client may hold (clients' `scope` must stay within them)
+      clientAuthMethods: ['client_secret_post', 'client_secret_basic', 'tls_client_auth'],
       scopes: ['openid', 'offline_access', ...SCOPES.split(' ')],
       jwks,
       cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
