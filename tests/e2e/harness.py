@@ -6,7 +6,8 @@ Everything here is stdlib + `cryptography`:
   header/claims (or raw bytes) it is given, so tests can forge malformed tokens;
 * an echo upstream that records every request it receives;
 * an Envoy launcher (one listener, Wasm filter + router, no Envoy path
-  normalization) and a request helper that sends the request target verbatim.
+  normalization; plain, or TLS with optional client certificates through
+  `TlsListener`) and a request helper that sends the request target verbatim.
 """
 
 from __future__ import annotations
