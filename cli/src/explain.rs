@@ -199,11 +199,7 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
         store.insert(index, Rc::new(set));
     }
     let pairs = decision::borrow_headers(&headers);
-    let req = Request {
-        method,
-        path,
-        headers: &pairs,
-    };
+    let req = Request::new(method, path, &pairs);
     let store = FileKeys {
         keys: store,
         registry,

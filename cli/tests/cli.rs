@@ -446,11 +446,7 @@ fn explain_response_is_what_the_filters_denial_code_builds() {
         if let Some(a) = auth {
             headers.push(("authorization", a));
         }
-        let req = Request {
-            method: "POST",
-            path,
-            headers: &headers,
-        };
+        let req = Request::new("POST", path, &headers);
         let d = decide(&cfg, &req, &NoRemoteKeys, NOW.parse().unwrap_or(0));
         let Verdict::Deny(denial) = &d.verdict else {
             panic!("{path}: expected a denial");

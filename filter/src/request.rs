@@ -3,6 +3,8 @@
 //! Uses `identity` and below.
 
 pub mod audit;
+pub mod binding;
 pub mod decision;
 pub mod headers;
+pub mod replay;
 pub mod response;

@@ -32,11 +32,7 @@ fn run_cached(
     let headers = scopegate::request::decision::borrow_headers(&owned);
     decide_cached(
         cfg,
-        &Request {
-            method: "GET",
-            path,
-            headers: &headers,
-        },
+        &Request::new("GET", path, &headers),
         store,
         Some(cache),
         now,
@@ -51,11 +47,7 @@ fn a_repeated_token_is_a_hit_with_the_same_identity() {
     let t = rs256(&claims("payments:read"));
     let owned = bearer(&t);
     let headers = scopegate::request::decision::borrow_headers(&owned);
-    let req = Request {
-        method: "GET",
-        path: "/payments/1",
-        headers: &headers,
-    };
+    let req = Request::new("GET", "/payments/1", &headers);
     let first = decide_cached(&cfg, &req, &NoRemoteKeys, Some(&mut cache), NOW);
     let second = decide_cached(&cfg, &req, &NoRemoteKeys, Some(&mut cache), NOW);
     assert_eq!(

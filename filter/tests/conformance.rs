@@ -322,11 +322,7 @@ fn run(cfg: &Config, token: &str, now: u64) -> Decision {
     let headers = [("authorization", value.as_str())];
     decide(
         cfg,
-        &Request {
-            method: "GET",
-            path: "/x",
-            headers: &headers,
-        },
+        &Request::new("GET", "/x", &headers),
         &NoRemoteKeys,
         now,
     )

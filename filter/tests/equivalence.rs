@@ -141,11 +141,7 @@ fn decisions_digest() {
             headers.push(("x-identity-subject".into(), "spoof".into()));
         }
         let pairs = scopegate::request::decision::borrow_headers(&headers);
-        let req = Request {
-            method,
-            path: &path,
-            headers: &pairs,
-        };
+        let req = Request::new(method, &path, &pairs);
         let d = decide(&cfg, &req, &NoRemoteKeys, NOW);
         let m = headers::plan(&cfg, &req, &d);
         let id = d

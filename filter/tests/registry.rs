@@ -310,11 +310,7 @@ fn a_fetched_registry_not_there_yet_holds_the_request_or_answers_503() {
     let cfg = config_from(&doc);
     let headers = token_for("billing-batch", "payments:read");
     let borrowed = scopegate::request::decision::borrow_headers(&headers);
-    let req = Request {
-        method: "GET",
-        path: "/payments/1",
-        headers: &borrowed,
-    };
+    let req = Request::new("GET", "/payments/1", &borrowed);
     let d = decide(&cfg, &req, &Pending, NOW);
     assert!(matches!(d.verdict, Verdict::RegistryPending));
     let d = decide(&cfg, &req, &NoRemoteKeys, NOW);

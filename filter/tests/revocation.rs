@@ -120,11 +120,7 @@ fn a_cached_verification_does_not_outlive_a_revocation() {
     let store = Fetched(RefCell::new(Rc::new(RevocationList::default())));
     let t = token("cached-1", "ci", "svc", NOW - 60);
     let headers = borrow_headers(&t);
-    let req = Request {
-        method: "GET",
-        path: "/payments/1",
-        headers: &headers,
-    };
+    let req = Request::new("GET", "/payments/1", &headers);
     let mut cache = TokenCache::new(16);
     let d = decide_cached(&cfg, &req, &store, Some(&mut cache), NOW);
     assert_eq!(d.reason, Reason::Allowed);
@@ -255,11 +251,7 @@ fn the_status_list_decides_valid_revoked_suspended_and_out_of_range() {
     let decide_idx = |idx: u64| {
         let t = status_token(idx, &uri);
         let headers = borrow_headers(&t);
-        let req = Request {
-            method: "GET",
-            path: "/payments/1",
-            headers: &headers,
-        };
+        let req = Request::new("GET", "/payments/1", &headers);
         decide_cached(&cfg, &req, &f, None, NOW)
     };
     assert_eq!(decide_idx(0).reason, Reason::Allowed);
@@ -303,11 +295,7 @@ fn a_list_with_the_wrong_subject_or_signature_is_refused_and_the_token_with_it()
     );
     let t = status_token(0, &uri);
     let headers = borrow_headers(&t);
-    let req = Request {
-        method: "GET",
-        path: "/payments/1",
-        headers: &headers,
-    };
+    let req = Request::new("GET", "/payments/1", &headers);
     assert_eq!(
         decide_cached(&cfg, &req, &f, None, NOW).reason,
         Reason::StatusUnavailable
@@ -327,11 +315,7 @@ fn a_token_pointing_at_a_list_not_fetched_yet_is_held() {
     let f = scopegate::remote::keyfetch::Fetcher::new(&cfg, 1);
     let t = status_token(0, &format!("{LISTS}3"));
     let headers = borrow_headers(&t);
-    let req = Request {
-        method: "GET",
-        path: "/payments/1",
-        headers: &headers,
-    };
+    let req = Request::new("GET", "/payments/1", &headers);
     let d = decide_cached(&cfg, &req, &f, None, NOW);
     assert!(matches!(d.verdict, Verdict::StatusPending));
 }

@@ -86,6 +86,9 @@ def gateway_config(auth_server: idp.AuthorizationServer, **pop) -> dict:
         "default_action": "deny",
         "identity_headers": {"subject": "x-identity-subject", "client_id": "x-identity-client-id"},
         "audit_log": "all",
+        # The proof is a credential like the token: kept from the upstream
+        # with it (CONTRACT §1.4).
+        "forward_token": False,
     }
 
 
@@ -254,6 +257,7 @@ def expect_refused(gw: h.Envoy, resp: h.Response, target: str, reason: str, toke
 def expect_passed(gw: h.Envoy, resp: h.Response, target: str) -> dict:
     up = h.expect_allowed(resp)
     assert "dpop" not in up["headers"], f"the DPoP proof was forwarded: {up['headers']}"
+    assert up["headers"].get("authorization", [""]) == [""], f"the token was forwarded: {up['headers']}"
     a = audit_for(gw, target)[-1]
     assert (a["decision"], a["reason"]) == ("allow", "allowed"), a
     return up

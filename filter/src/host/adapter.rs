@@ -7,6 +7,7 @@ use crate::identity::cache::TokenCache;
 use crate::identity::validate::{Document, KeyStore};
 use crate::policy::config::{AuditLog, Config, Mode, Property};
 use crate::request::audit::{self, PeerCertificate};
+use crate::request::binding::ClientCertificate;
 use crate::request::decision::{self, Decision, Registration, Request, Verdict};
 use crate::request::headers;
 use crate::request::response::{self, LocalResponse};
@@ -71,6 +72,11 @@ pub trait Host {
     /// The mTLS peer certificate of the downstream connection, if any.
     fn peer_certificate(&mut self) -> Option<PeerCertificate> {
         None
+    }
+    /// Reads the connection's client certificate digest when called: only
+    /// requests with a certificate-bound token pay for the host call.
+    fn client_certificate(&self) -> Box<dyn Fn() -> ClientCertificate> {
+        Box::new(|| ClientCertificate::Absent)
     }
     /// True where a removed request header still reaches the upstream and a
     /// new `:path` is not what is forwarded (Kong's host): a request carrying
@@ -138,10 +144,12 @@ pub fn on_request_headers<H: Host>(
         host.send_response(&response::internal(Reason::InternalError));
         return Step::Responded;
     };
+    let client_certificate = host.client_certificate();
     let req = Request {
         method,
         path,
         headers: &headers,
+        client_certificate: &*client_certificate,
     };
     let as_received = host.forwards_as_received();
     if as_received {

@@ -12,6 +12,8 @@ use crate::jose::statuslist::StatusList;
 use crate::policy::config::{self, Config};
 use crate::policy::registry::Registry;
 use crate::policy::revocation::RevocationList;
+use crate::identity::shared::SetError;
+use crate::request::binding::ClientCertificate;
 use crate::remote::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
 use crate::request::response::LocalResponse;
 use crate::vocab::reason::Reason;
@@ -186,13 +188,18 @@ struct HostStore;
 impl SharedStore for HostStore {
     fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
         match hostcalls::get_shared_data(key) {
-            Ok((Some(v), Some(cas))) => Some((v, cas)),
+            // An empty value comes back as no bytes: still a key that exists.
+            Ok((v, Some(cas))) => Some((v.unwrap_or_default(), cas)),
             _ => None,
         }
     }
 
-    fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
-        hostcalls::set_shared_data(key, Some(value), cas).is_ok()
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SetError> {
+        match hostcalls::set_shared_data(key, Some(value), (cas != 0).then_some(cas)) {
+            Ok(()) => Ok(()),
+            Err(proxy_wasm::types::Status::CasMismatch) => Err(SetError::CasMismatch),
+            Err(other) => Err(SetError::Failed(format!("shared data refused the write: {other:?}"))),
+        }
     }
 }
 
@@ -218,70 +225,79 @@ struct Runtime {
 /// The key store a decision sees. On hosts that cannot resume a held request
 /// from the root context (Kong), a request never waits: without keys it is
 /// answered 503 at once, and unknown `kid`s do not hold it for a refresh.
-enum Store<'a> {
+enum Docs<'a> {
     Hold(&'a Fetcher),
     NoHold(&'a Fetcher),
     InlineOnly,
 }
 
+struct Store<'a> {
+    docs: Docs<'a>,
+    shared: &'a dyn SharedStore,
+}
+
 impl KeyStore for Store<'_> {
     fn keys(&self, provider: usize) -> Keys {
-        match self {
-            Store::Hold(f) => f.keys(provider),
-            Store::NoHold(f) => match f.keys(provider) {
+        match &self.docs {
+            Docs::Hold(f) => f.keys(provider),
+            Docs::NoHold(f) => match f.keys(provider) {
                 Keys::Pending => Keys::Unavailable("the key set is still being fetched".into()),
                 other => other,
             },
-            Store::InlineOnly => crate::identity::validate::NoRemoteKeys.keys(provider),
+            Docs::InlineOnly => crate::identity::validate::NoRemoteKeys.keys(provider),
         }
     }
 
     fn refresh_for_unknown_kid(&self, provider: usize, now: u64) -> bool {
-        match self {
-            Store::Hold(f) => f.refresh_for_unknown_kid(provider, now),
-            Store::NoHold(_) | Store::InlineOnly => false,
+        match &self.docs {
+            Docs::Hold(f) => f.refresh_for_unknown_kid(provider, now),
+            Docs::NoHold(_) | Docs::InlineOnly => false,
         }
     }
 
     fn registry(&self) -> Availability<Registry> {
-        match self {
-            Store::Hold(f) => f.registry(),
-            Store::NoHold(f) => match f.registry() {
+        match &self.docs {
+            Docs::Hold(f) => f.registry(),
+            Docs::NoHold(f) => match f.registry() {
                 Availability::Pending => {
                     Availability::Unavailable("the registry is still being fetched".into())
                 }
                 other => other,
             },
-            Store::InlineOnly => crate::identity::validate::NoRemoteKeys.registry(),
+            Docs::InlineOnly => crate::identity::validate::NoRemoteKeys.registry(),
         }
     }
 
     fn revocation(&self) -> Availability<RevocationList> {
-        match self {
-            Store::Hold(f) => f.revocation(),
-            Store::NoHold(f) => match f.revocation() {
+        match &self.docs {
+            Docs::Hold(f) => f.revocation(),
+            Docs::NoHold(f) => match f.revocation() {
                 Availability::Pending => {
                     Availability::Unavailable("the revocation list is still being fetched".into())
                 }
                 other => other,
             },
-            Store::InlineOnly => crate::identity::validate::NoRemoteKeys.revocation(),
+            Docs::InlineOnly => crate::identity::validate::NoRemoteKeys.revocation(),
         }
     }
 
     fn status_list(&self, uri: &str, provider: usize, now: u64) -> Availability<StatusList> {
-        match self {
-            Store::Hold(f) => f.status_list(uri, provider, now),
-            Store::NoHold(f) => match f.status_list(uri, provider, now) {
+        match &self.docs {
+            Docs::Hold(f) => f.status_list(uri, provider, now),
+            Docs::NoHold(f) => match f.status_list(uri, provider, now) {
                 Availability::Pending => {
                     Availability::Unavailable("the status list is still being fetched".into())
                 }
                 other => other,
             },
-            Store::InlineOnly => {
+            Docs::InlineOnly => {
                 crate::identity::validate::NoRemoteKeys.status_list(uri, provider, now)
             }
         }
+    }
+
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        Some(self.shared)
     }
 }
 
@@ -323,10 +339,14 @@ impl Runtime {
     }
 
     fn keys(&self) -> Store<'_> {
-        match (&self.fetcher, self.kind) {
-            (Some(f), HostKind::Envoy) => Store::Hold(f),
-            (Some(f), HostKind::Portable) => Store::NoHold(f),
-            (None, _) => Store::InlineOnly,
+        let docs = match (&self.fetcher, self.kind) {
+            (Some(f), HostKind::Envoy) => Docs::Hold(f),
+            (Some(f), HostKind::Portable) => Docs::NoHold(f),
+            (None, _) => Docs::InlineOnly,
+        };
+        Store {
+            docs,
+            shared: self.store.as_ref(),
         }
     }
 
@@ -889,6 +909,21 @@ impl Host for WasmHost<'_> {
             subject: prop("subject_peer_certificate"),
             uri_sans: prop("uri_san_peer_certificate").into_iter().collect(),
             dns_sans: prop("dns_san_peer_certificate").into_iter().collect(),
+        })
+    }
+
+    fn client_certificate(&self) -> Box<dyn Fn() -> ClientCertificate> {
+        let kind = self.kind;
+        Box::new(move || match kind {
+            HostKind::Envoy => ClientCertificate::from_hex_digest(
+                &hostcall::property(&["connection", "sha256_peer_certificate_digest"])
+                    .unwrap_or_default(),
+            ),
+            // Kong's host does not implement `connection.*`; nginx's variable
+            // holds the certificate in PEM (empty without one).
+            HostKind::Portable => ClientCertificate::from_pem(
+                &hostcall::property(&["ngx", "ssl_client_raw_cert"]).unwrap_or_default(),
+            ),
         })
     }
 

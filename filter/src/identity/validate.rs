@@ -2,6 +2,7 @@
 //! that spends the least on a bad token (structure, issuer, algorithm, time,
 //! audience, key selection, and only then the signature).
 
+use crate::identity::shared::SharedStore;
 use crate::jose::jwks::KeySet;
 use crate::jose::statuslist::{self, Reference, StatusList};
 use crate::jose::token::{self, Claims};
@@ -40,6 +41,11 @@ pub trait KeyStore {
     /// for one not fetched yet starts its fetch.
     fn status_list(&self, _uri: &str, _provider: usize, _now: u64) -> Availability<StatusList> {
         Availability::Unavailable("status lists are not fetched here".into())
+    }
+
+    /// The store the gateway's workers share (DPoP replay detection).
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        None
     }
 }
 
@@ -92,6 +98,25 @@ pub struct Identity {
     pub status: Option<Reference>,
     /// (claim, header value) for the configured identity claims present in the token.
     pub claims: Vec<(String, String)>,
+    /// The key the token is bound to (RFC 7800 `cnf`), if any.
+    pub cnf: Confirmation,
+}
+
+/// The token's confirmation (`cnf`) members Scopegate can check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Confirmation {
+    /// RFC 9449: thumbprint of the DPoP key.
+    pub jkt: Option<String>,
+    /// RFC 8705: base64url SHA-256 of the client certificate (`x5t#S256`).
+    pub x5t_s256: Option<String>,
+    /// `cnf` names only methods Scopegate cannot check (e.g. `jwk`, `jku`).
+    pub unsupported: bool,
+}
+
+impl Confirmation {
+    pub fn is_bound(&self) -> bool {
+        self.jkt.is_some() || self.x5t_s256.is_some() || self.unsupported
+    }
 }
 
 impl Identity {
@@ -391,6 +416,7 @@ fn identity(cfg: &Config, index: usize, p: &Provider, c: &Claims) -> Result<Iden
         Some(s) => statuslist::referenced(&serde_json::json!({ "status": s }))
             .map_err(|e| e.to_string())?,
     };
+    let cnf = confirmation(c.all.get("cnf"))?;
     let mut claims = Vec::new();
     for (claim, _) in &cfg.identity_headers.claims {
         let value = match c.all.get(claim) {
@@ -416,7 +442,38 @@ fn identity(cfg: &Config, index: usize, p: &Provider, c: &Claims) -> Result<Iden
         iat: c.iat,
         status,
         claims,
+        cnf,
     })
+}
+
+fn confirmation(cnf: Option<&Value>) -> Result<Confirmation, String> {
+    let Some(cnf) = cnf else {
+        return Ok(Confirmation::default());
+    };
+    let obj = cnf
+        .as_object()
+        .ok_or("claim `cnf` must be a JSON object")?;
+    let member = |name: &str| -> Result<Option<String>, String> {
+        match obj.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() && s.bytes().all(is_base64url_byte) => {
+                Ok(Some(s.clone()))
+            }
+            Some(_) => Err(format!("claim `cnf.{name}` must be a base64url string")),
+        }
+    };
+    let jkt = member("jkt")?;
+    let x5t_s256 = member("x5t#S256")?;
+    let unsupported = jkt.is_none() && x5t_s256.is_none() && !obj.is_empty();
+    Ok(Confirmation {
+        jkt,
+        x5t_s256,
+        unsupported,
+    })
+}
+
+fn is_base64url_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
 /// Scopes from the first present scope claim: a space-delimited string or an

@@ -160,6 +160,16 @@ pub fn parse_value(value: &Value) -> Result<(KeySet, Vec<JwkIssue>), JwksError> 
     Ok((KeySet::new(out), issues))
 }
 
+/// One public JWK on its own (a DPoP proof's `jwk`), with the same checks as
+/// a key in a set; a key that would be skipped in a set is an error here.
+pub fn public_key(value: &Value) -> Result<Jwk, String> {
+    parse_jwk(0, value).map_err(|issue| match issue {
+        JwkIssue::Skipped { why, .. } => format!("the `jwk` cannot be used: {why}"),
+        JwkIssue::Invalid { field, why, .. } if field.is_empty() => format!("the `jwk` is invalid: {why}"),
+        JwkIssue::Invalid { field, why, .. } => format!("the `jwk`'s `{field}` is invalid: {why}"),
+    })
+}
+
 fn parse_jwk(index: usize, value: &Value) -> Result<Jwk, JwkIssue> {
     let invalid = |field: &'static str, why: String| JwkIssue::Invalid { index, field, why };
     let skipped = |why: String| JwkIssue::Skipped { index, why };

@@ -97,7 +97,8 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<Parsed<'_>, Denial> {
     })
 }
 
-fn decode_object(segment: &str, what: &str) -> Result<Map<String, Value>, Denial> {
+/// A base64url segment holding a JSON object with unique member names.
+pub fn decode_object(segment: &str, what: &str) -> Result<Map<String, Value>, Denial> {
     let bytes = base64url::decode(segment.as_bytes())
         .map_err(|e| malformed(format!("{what} is not base64url: {e}")))?;
     serde_json::from_slice::<StrictObject>(&bytes)

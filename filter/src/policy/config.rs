@@ -24,6 +24,9 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
 pub const DEFAULT_REALM: &str = "scopegate";
 /// Verified tokens each worker remembers (`token_cache_size`).
 pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 4096;
+/// DPoP proofs within their validity window the gateway remembers
+/// (`dpop_replay_capacity`): at the default 60 s window, ~1,000 proofs/s.
+pub const DEFAULT_DPOP_REPLAY_CAPACITY: usize = 65_536;
 
 /// Headers that let a caller ask an upstream framework to treat the request
 /// as another method than the one Scopegate authorized. Always removed.
@@ -56,6 +59,8 @@ pub struct Config {
     pub max_token_bytes: usize,
     /// Entries of the per-worker verified-token cache; 0 turns it off.
     pub token_cache_size: usize,
+    /// DPoP proofs remembered across workers for replay detection.
+    pub dpop_replay_capacity: usize,
     /// Things worth a log line that do not stop the configuration (skipped keys).
     pub warnings: Vec<String>,
 }
@@ -71,6 +76,42 @@ pub struct Provider {
     pub max_lifetime_s: Option<u64>,
     pub scope_claims: Vec<String>,
     pub client_id_claims: Vec<String>,
+    pub proof_of_possession: ProofOfPossession,
+}
+
+/// How a provider's sender-constrained tokens are held to their binding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofOfPossession {
+    pub mtls: Binding,
+    pub dpop: Binding,
+    /// Algorithms a DPoP proof may be signed with.
+    pub dpop_algorithms: AlgSet,
+    /// How old a proof's `iat` may be (the provider's clock skew comes on top).
+    pub dpop_max_age_s: u64,
+}
+
+impl Default for ProofOfPossession {
+    fn default() -> Self {
+        ProofOfPossession {
+            mtls: Binding::IfBound,
+            dpop: Binding::IfBound,
+            dpop_algorithms: DEFAULT_DPOP_ALGORITHMS.into_iter().collect(),
+            dpop_max_age_s: 60,
+        }
+    }
+}
+
+pub const DEFAULT_DPOP_ALGORITHMS: [Alg; 4] = [Alg::ES256, Alg::EdDSA, Alg::PS256, Alg::RS256];
+
+/// What to do with one binding method (RFC 8705 mTLS, RFC 9449 DPoP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// The binding is not checked (the token is used as a bearer token).
+    Off,
+    /// Checked when the token carries it (`cnf`).
+    IfBound,
+    /// Tokens not bound by this method are refused.
+    Required,
 }
 
 /// A document given in the configuration, or fetched from a `uri`.
@@ -112,6 +153,8 @@ pub struct Rule {
     pub methods: Option<Vec<String>>,
     pub path: PathPattern,
     pub access: Access,
+    /// Tokens bound neither by mTLS nor by DPoP are refused on this rule.
+    pub sender_constrained: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -720,6 +763,10 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         .get("token_cache_size")
         .and_then(|(v, p)| integer(cx, v, &p, 0, 1_000_000))
         .map_or(DEFAULT_TOKEN_CACHE_SIZE, |n| n as usize);
+    let dpop_replay_capacity = f
+        .get("dpop_replay_capacity")
+        .and_then(|(v, p)| integer(cx, v, &p, 1024, 4_194_304))
+        .map_or(DEFAULT_DPOP_REPLAY_CAPACITY, |n| n as usize);
     f.finish(cx);
 
     let warnings = providers
@@ -747,6 +794,7 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         error_detail,
         max_token_bytes,
         token_cache_size,
+        dpop_replay_capacity,
         warnings,
     })
 }
@@ -870,6 +918,10 @@ fn read_provider(cx: &mut Cx, node: Node<'_>) -> Option<ProviderRead> {
                 .map(String::from)
                 .to_vec()
         });
+    let proof_of_possession = match f.get("proof_of_possession") {
+        Some((v, p)) => read_proof_of_possession(cx, v, &p),
+        None => Some(ProofOfPossession::default()),
+    };
     f.finish(cx);
     if cx.errors.len() > before {
         return None;
@@ -885,8 +937,48 @@ fn read_provider(cx: &mut Cx, node: Node<'_>) -> Option<ProviderRead> {
             max_lifetime_s,
             scope_claims,
             client_id_claims,
+            proof_of_possession: proof_of_possession?,
         },
         warnings,
+    })
+}
+
+fn read_proof_of_possession(cx: &mut Cx, v: &Value, path: &str) -> Option<ProofOfPossession> {
+    let mut f = Fields::of(cx, Node { value: v, path })?;
+    let before = cx.errors.len();
+    let defaults = ProofOfPossession::default();
+    let binding = |cx: &mut Cx, found: Option<(&Value, String)>, default| match found {
+        Some((v, p)) => one_of(
+            cx,
+            v,
+            &p,
+            &[
+                ("off", Binding::Off),
+                ("if_bound", Binding::IfBound),
+                ("required", Binding::Required),
+            ],
+        ),
+        None => Some(default),
+    };
+    let mtls = binding(cx, f.get("mtls"), defaults.mtls);
+    let dpop = binding(cx, f.get("dpop"), defaults.dpop);
+    let dpop_algorithms = match f.get("dpop_algorithms") {
+        Some((v, p)) => read_algorithms(cx, v, &p),
+        None => Some(defaults.dpop_algorithms),
+    };
+    let dpop_max_age_s = f
+        .get("dpop_max_age_s")
+        .and_then(|(v, p)| integer(cx, v, &p, 1, 3600))
+        .unwrap_or(defaults.dpop_max_age_s);
+    f.finish(cx);
+    if cx.errors.len() > before {
+        return None;
+    }
+    Some(ProofOfPossession {
+        mtls: mtls?,
+        dpop: dpop?,
+        dpop_algorithms: dpop_algorithms?,
+        dpop_max_age_s,
     })
 }
 
@@ -1856,7 +1948,12 @@ fn read_rule(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<Rule> {
     let any_scopes = f.get("any_scopes");
     let clients = f.get("clients");
     let rule_providers = f.get("providers");
+    let sender_constrained = f.get("sender_constrained");
     f.finish(cx);
+    let sender_constrained_flag = sender_constrained
+        .as_ref()
+        .and_then(|(v, p)| boolean(cx, v, p))
+        .unwrap_or(false);
 
     let access = if public_flag {
         let conflicting: Vec<&str> = [
@@ -1864,6 +1961,7 @@ fn read_rule(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<Rule> {
             ("any_scopes", &any_scopes),
             ("clients", &clients),
             ("providers", &rule_providers),
+            ("sender_constrained", &sender_constrained),
         ]
         .iter()
         .filter(|(_, v)| v.is_some())
@@ -1916,6 +2014,7 @@ fn read_rule(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<Rule> {
         methods,
         path: pattern?,
         access,
+        sender_constrained: sender_constrained_flag,
     })
 }
 

@@ -23,7 +23,6 @@ use crate::policy::revocation::RevocationList;
 use crate::vocab::alg::AlgSet;
 use serde_json::{json, Value};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A `kid` unknown to the current key set may trigger a refresh, but only when
@@ -40,36 +39,9 @@ pub const MAX_REGISTRY_BYTES: usize = 64 * 1024 * 1024;
 /// that do not report failed calls).
 const LOST_CALL_GRACE_MS: u64 = 1_000;
 
-/// Key/value store with compare-and-swap.
-pub trait SharedStore {
-    /// The value and its CAS token.
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)>;
-    /// Writes when the CAS token still matches (`None`: unconditionally).
-    /// False when another writer came first or the store refused.
-    fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> bool;
-}
-
-/// A store private to one worker.
-#[derive(Debug, Default)]
-pub struct LocalStore {
-    map: HashMap<String, (Vec<u8>, u32)>,
-}
-
-impl SharedStore for LocalStore {
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.map.get(key).cloned()
-    }
-
-    fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
-        let current = self.map.get(key).map(|(_, c)| *c);
-        if cas.is_some() && cas != current {
-            return false;
-        }
-        let next = current.unwrap_or(0).wrapping_add(1).max(1);
-        self.map.insert(key.to_string(), (value.to_vec(), next));
-        true
-    }
-}
+/// A store private to one worker (hosts without shared data).
+pub use crate::identity::shared::MemoryStore as LocalStore;
+pub use crate::identity::shared::SharedStore;
 
 /// The shared record of one document URI.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -436,7 +408,7 @@ impl Fetcher {
                 rec.lease_until_ms = now
                     .saturating_add(slot.remote.timeout_ms)
                     .saturating_add(LOST_CALL_GRACE_MS);
-                if store.set(&key, &rec.encode(), cas) {
+                if store.set(&key, &rec.encode(), cas.unwrap_or(0)).is_ok() {
                     requests.push(FetchRequest {
                         slot: index,
                         accept: match slot.doc {
@@ -459,7 +431,7 @@ impl Fetcher {
                 }
             } else if record_changed {
                 // Lost races are fine: another worker moved the record on.
-                let _ = store.set(&key, &rec.encode(), cas);
+                let _ = store.set(&key, &rec.encode(), cas.unwrap_or(0));
             }
         }
         (requests, events)
@@ -472,7 +444,7 @@ impl Fetcher {
         for slot in &self.slots {
             let key = record_key(slot.doc, &slot.remote.uri);
             if store.get(&key).is_none() {
-                store.set(&key, &Record::default().encode(), None);
+                let _ = store.set(&key, &Record::default().encode(), 0);
             }
         }
     }
@@ -550,7 +522,7 @@ impl Fetcher {
         };
         let key = record_key(slot.doc, &slot.remote.uri);
         if fresh.is_some() {
-            store.set(&doc_key(slot.doc, &slot.remote.uri), r.body, None);
+            let _ = store.set(&doc_key(slot.doc, &slot.remote.uri), r.body, 0);
         }
         let mut seq = slot.seen_seq;
         for _ in 0..4 {
@@ -563,7 +535,7 @@ impl Fetcher {
             rec.refresh_at_ms = now.saturating_add(interval);
             rec.failures = 0;
             rec.lease_until_ms = 0;
-            if store.set(&key, &rec.encode(), cas) {
+            if store.set(&key, &rec.encode(), cas.unwrap_or(0)).is_ok() {
                 seq = rec.seq;
                 break;
             }
@@ -726,7 +698,7 @@ impl KeyStore for Fetcher {
 /// and only CAS writes follow.
 fn read_or_create(store: &mut dyn SharedStore, key: &str) -> Option<(Record, Option<u32>)> {
     if store.get(key).is_none() {
-        store.set(key, &Record::default().encode(), None);
+        let _ = store.set(key, &Record::default().encode(), 0);
     }
     store
         .get(key)
@@ -755,7 +727,7 @@ fn fail(slot: &mut Slot, worker: u64, now: u64, why: String, store: &mut dyn Sha
             has_keys,
             slot.remote.refresh_interval_s,
         ));
-        if store.set(&key, &rec.encode(), cas) {
+        if store.set(&key, &rec.encode(), cas.unwrap_or(0)).is_ok() {
             slot.seen_failures = rec.failures;
             break;
         }

@@ -53,6 +53,7 @@ pub fn line(
         "method": crate::vocab::text::clip(req.method, 32),
         "path": crate::vocab::text::clip(path, 512),
         "source": opt(source),
+        "binding": d.bound.name(),
         "mode": if cfg.mode == crate::policy::config::Mode::DryRun { "dry_run" } else { "enforce" },
     });
     if let (Some(r), Some(obj)) = (&d.registration, line.as_object_mut()) {

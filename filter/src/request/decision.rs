@@ -9,6 +9,7 @@ use crate::policy::config::{
     StatusListPolicy, TokenSource, Unregistered,
 };
 use crate::policy::path;
+use crate::request::binding::{self, Bound, ClientCertificate, Presented, Scheme};
 use crate::policy::registry::{Registry, Status};
 use crate::policy::revocation::{RevocationList, TokenFacts};
 use crate::vocab::reason::{Denial, Reason};
@@ -24,9 +25,26 @@ pub struct Request<'a> {
     /// Header names in lower case, as Envoy and Kong hand them over; repeated
     /// headers appear once per value.
     pub headers: &'a [(&'a str, &'a str)],
+    /// The connection's client certificate, asked for only when a token is
+    /// bound to one (a host call in the gateway).
+    pub client_certificate: &'a dyn Fn() -> ClientCertificate,
+}
+
+fn no_certificate() -> ClientCertificate {
+    ClientCertificate::Absent
 }
 
 impl<'a> Request<'a> {
+    /// A request over a connection without a client certificate.
+    pub fn new(method: &'a str, path: &'a str, headers: &'a [(&'a str, &'a str)]) -> Self {
+        Request {
+            method,
+            path,
+            headers,
+            client_certificate: &no_certificate,
+        }
+    }
+
     pub fn header_values<'h>(&'h self, name: &'h str) -> impl Iterator<Item = &'a str> + 'h {
         self.headers
             .iter()
@@ -89,6 +107,12 @@ pub struct Decision {
     /// The token's status list could not be had and `on_unavailable: allow`
     /// let it through unchecked.
     pub status_unchecked: bool,
+    /// The `Authorization` scheme the token came with.
+    pub scheme: Scheme,
+    /// The bindings (mTLS, DPoP) verified on this request.
+    pub bound: Bound,
+    /// The token is DPoP-bound: challenges use the DPoP scheme.
+    pub dpop_bound: bool,
 }
 
 /// The registry's view of a verified caller.
@@ -117,6 +141,9 @@ impl Decision {
             required_scopes: None,
             registration: None,
             status_unchecked: false,
+            scheme: Scheme::Bearer,
+            bound: Bound::default(),
+            dpop_bound: false,
         }
     }
 
@@ -175,7 +202,9 @@ pub fn decide_cached(
         Err(message) => return d.deny(Reason::RequestMalformed, message),
     };
     let forwarded_query = match (&token, cfg.forward_token) {
-        (Some((_, TokenLocation::Query(param))), false) => query.map(|q| without_param(q, param)),
+        (Some((_, TokenLocation::Query(param), _)), false) => {
+            query.map(|q| without_param(q, param))
+        }
         _ => query.map(str::to_string),
     };
     if normalized != raw_path || forwarded_query.as_deref() != query {
@@ -184,7 +213,8 @@ pub fn decide_cached(
             _ => normalized.clone(),
         });
     }
-    d.token_location = token.as_ref().map(|(_, loc)| loc.clone());
+    d.token_location = token.as_ref().map(|(_, loc, _)| loc.clone());
+    d.scheme = token.as_ref().map_or(Scheme::Bearer, |(_, _, s)| *s);
 
     let rule = cfg.rules.iter().position(|r| {
         r.methods
@@ -217,7 +247,7 @@ pub fn decide_cached(
         },
     };
 
-    let Some((token, _)) = token else {
+    let Some((token, _, scheme)) = token else {
         return d.deny(Reason::TokenMissing, "a bearer token is required");
     };
     let identity = match cache::authenticate(cfg, token, store, cache, now) {
@@ -236,6 +266,35 @@ pub fn decide_cached(
         }
     };
     d.provider = Some(identity.provider);
+    d.dpop_bound = identity.cnf.jkt.is_some();
+    if let Some(provider) = cfg.providers.get(identity.provider) {
+        let rule = rule.and_then(|i| cfg.rules.get(i));
+        let presented = Presented {
+            token,
+            scheme,
+            method: req.method,
+            url_scheme: req.header_values(":scheme").next(),
+            authority: req
+                .header_values(":authority")
+                .next()
+                .or_else(|| req.header_values("host").next()),
+            normalized_path: d.normalized_path.as_deref().unwrap_or("/"),
+            proofs: req.header_values("dpop").collect(),
+            client_certificate: req.client_certificate,
+            shared: store.shared(),
+            replay_capacity: cfg.dpop_replay_capacity,
+            skew_s: provider.clock_skew_s,
+            now,
+        };
+        let demanded = rule.filter(|r| r.sender_constrained).map(|r| r.name.as_str());
+        match binding::check(&provider.proof_of_possession, &identity, &presented, demanded) {
+            Ok(bound) => d.bound = bound,
+            Err((reason, message)) => {
+                d.identity = Some(identity);
+                return d.deny(reason, message);
+            }
+        }
+    }
     // A revoked token is dead whatever the registry or the rules say; checked
     // on every request, so a cached verification never outlives a revocation.
     match revocation_check(cfg, store, &identity, now) {
@@ -678,13 +737,13 @@ fn find_token<'r>(
     cfg: &'r Config,
     req: &'r Request<'_>,
     query: Option<&'r str>,
-) -> Result<Option<(&'r str, TokenLocation)>, String> {
-    let mut found: Option<(&str, TokenLocation)> = None;
-    let mut put = |token: &'r str, loc: TokenLocation| -> Result<(), String> {
+) -> Result<Option<(&'r str, TokenLocation, Scheme)>, String> {
+    let mut found: Option<(&str, TokenLocation, Scheme)> = None;
+    let mut put = |token: &'r str, loc: TokenLocation, scheme| -> Result<(), String> {
         if found.is_some() {
             return Err("more than one access token in the request".to_string());
         }
-        found = Some((token, loc));
+        found = Some((token, loc, scheme));
         Ok(())
     };
     for (index, source) in cfg.token_sources.iter().enumerate() {
@@ -696,8 +755,16 @@ fn find_token<'r>(
                     if seen > 1 {
                         return Err(format!("more than one `{name}` header"));
                     }
-                    let Some(rest) = strip_prefix_ignore_case(value, prefix) else {
-                        continue;
+                    // Where the Bearer scheme is read, so is DPoP (RFC 9449 §7.1).
+                    let (rest, scheme) = match strip_prefix_ignore_case(value, prefix) {
+                        Some(rest) => (rest, Scheme::Bearer),
+                        None if prefix.eq_ignore_ascii_case("bearer ") => {
+                            match strip_prefix_ignore_case(value, "DPoP ") {
+                                Some(rest) => (rest, Scheme::Dpop),
+                                None => continue,
+                            }
+                        }
+                        None => continue,
                     };
                     let token = rest.trim_matches(' ');
                     if token.is_empty() {
@@ -706,7 +773,7 @@ fn find_token<'r>(
                     if crate::jose::scan::shape(token.as_bytes()).separators {
                         return Err(format!("`{name}` header holds more than one credential"));
                     }
-                    put(token, TokenLocation::Header(index))?;
+                    put(token, TokenLocation::Header(index), scheme)?;
                 }
             }
             TokenSource::Query { param } => {
@@ -719,7 +786,7 @@ fn find_token<'r>(
                         if v.is_empty() {
                             return Err(format!("query parameter `{param}` is empty"));
                         }
-                        put(v, TokenLocation::Query(param.clone()))?;
+                        put(v, TokenLocation::Query(param.clone()), Scheme::Bearer)?;
                     }
                 }
             }

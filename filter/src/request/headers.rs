@@ -42,6 +42,11 @@ pub fn plan<'a>(cfg: &'a Config, req: &Request<'_>, d: &'a Decision) -> Mutation
             }
         }
     }
+    if enforce && !cfg.forward_token && req.header_values("dpop").next().is_some() {
+        // The proof is a credential too (RFC 9449): kept from the upstream
+        // like the token.
+        m.remove.push("dpop");
+    }
     if enforce {
         m.path = d.rewritten_path.as_deref();
     }

@@ -3,7 +3,9 @@
 //! skeleton, the message escaped in place.
 
 use crate::policy::config::{Config, ErrorDetail};
+use crate::request::binding::Scheme;
 use crate::request::decision::Decision;
+use crate::vocab::alg::{Alg, AlgSet};
 use crate::vocab::reason::{DenialClass, Reason};
 use crate::vocab::text::header_safe;
 use std::borrow::Cow;
@@ -33,10 +35,17 @@ pub fn denial(cfg: &Config, reason: Reason, message: &str, d: Option<&Decision>)
     headers.push(("cache-control", NO_STORE));
     let description = header_safe(message);
     // Every challenge names the realm (RFC 6750 §3), then the error, if any.
-    let mut c = format!("Bearer realm=\"{}\"", cfg.realm);
+    // A request made with DPoP, or about a DPoP-bound token or its proof, is
+    // answered with the DPoP scheme and the algorithms it accepts (RFC 9449
+    // §7.1).
+    let dpop_algs = dpop_challenge(cfg, class, d);
+    let mut c = match dpop_algs {
+        Some(_) => format!("DPoP realm=\"{}\"", cfg.realm),
+        None => format!("Bearer realm=\"{}\"", cfg.realm),
+    };
     let challenge = match class {
         DenialClass::NoToken | DenialClass::Forbidden => Some(c),
-        DenialClass::InvalidRequest | DenialClass::InvalidToken => {
+        DenialClass::InvalidRequest | DenialClass::InvalidToken | DenialClass::InvalidDpopProof => {
             let _ = write!(
                 c,
                 ", error=\"{}\", error_description=\"{description}\"",
@@ -58,7 +67,10 @@ pub fn denial(cfg: &Config, reason: Reason, message: &str, d: Option<&Decision>)
         }
         DenialClass::None | DenialClass::Internal => None,
     };
-    if let Some(c) = challenge {
+    if let Some(mut c) = challenge {
+        if let Some(algs) = dpop_algs {
+            let _ = write!(c, ", algs=\"{algs}\"");
+        }
         headers.push(("www-authenticate", Cow::Owned(c)));
     }
     LocalResponse {
@@ -66,6 +78,25 @@ pub fn denial(cfg: &Config, reason: Reason, message: &str, d: Option<&Decision>)
         headers,
         body: body(class.error_code(), message, reason),
     }
+}
+
+/// The DPoP algorithms to name in the challenge, when it is a DPoP one.
+fn dpop_challenge(cfg: &Config, class: DenialClass, d: Option<&Decision>) -> Option<String> {
+    let dpop = class == DenialClass::InvalidDpopProof
+        || d.is_some_and(|d| d.scheme == Scheme::Dpop || d.dpop_bound);
+    if !dpop {
+        return None;
+    }
+    let provider = d.and_then(|d| d.provider).and_then(|i| cfg.providers.get(i));
+    let algs: AlgSet = match provider {
+        Some(p) => p.proof_of_possession.dpop_algorithms,
+        None => cfg
+            .providers
+            .iter()
+            .flat_map(|p| p.proof_of_possession.dpop_algorithms.iter())
+            .collect(),
+    };
+    Some(algs.iter().map(Alg::as_str).collect::<Vec<_>>().join(" "))
 }
 
 /// A 500 for states the filter cannot decide in (no configuration, no path).

@@ -48,6 +48,24 @@ pub enum Reason {
     StatusUnverifiable,
     /// The token's status list could not be obtained (`on_unavailable: deny`).
     StatusUnavailable,
+    /// A rule asks for a sender-constrained token (`sender_constrained`), or a
+    /// provider requires a binding (`required`), and the token has none.
+    TokenNotBound,
+    /// A certificate-bound token (`cnf["x5t#S256"]`) came over a connection
+    /// without a client certificate.
+    MtlsCertificateMissing,
+    /// A certificate-bound token came with another client certificate.
+    MtlsBindingMismatch,
+    /// A DPoP-bound token or the `DPoP` scheme without a `DPoP` proof header.
+    DpopProofMissing,
+    /// The DPoP proof is malformed, badly signed, for another request, too
+    /// old, or does not match the access token (`ath`).
+    DpopProofInvalid,
+    /// The DPoP proof's `jti` was already used within its validity window.
+    DpopProofReplayed,
+    /// The token is bound to another key than the proof's, or a DPoP-bound
+    /// token came with the `Bearer` scheme, or a proof with an unbound token.
+    DpopBindingMismatch,
     /// The filter could not apply its configuration (Kong keeps the worker alive
     /// and answers fail-closed instead of refusing the update).
     ConfigInvalid,
@@ -56,7 +74,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 32] = [
+    pub const ALL: [Reason; 39] = [
         Reason::Allowed,
         Reason::PublicRoute,
         Reason::TokenMissing,
@@ -87,6 +105,13 @@ impl Reason {
         Reason::TokenSuspended,
         Reason::StatusUnverifiable,
         Reason::StatusUnavailable,
+        Reason::TokenNotBound,
+        Reason::MtlsCertificateMissing,
+        Reason::MtlsBindingMismatch,
+        Reason::DpopProofMissing,
+        Reason::DpopProofInvalid,
+        Reason::DpopProofReplayed,
+        Reason::DpopBindingMismatch,
         Reason::ConfigInvalid,
         Reason::InternalError,
     ];
@@ -123,6 +148,13 @@ impl Reason {
             Reason::TokenSuspended => "token_suspended",
             Reason::StatusUnverifiable => "status_unverifiable",
             Reason::StatusUnavailable => "status_unavailable",
+            Reason::TokenNotBound => "token_not_bound",
+            Reason::MtlsCertificateMissing => "mtls_certificate_missing",
+            Reason::MtlsBindingMismatch => "mtls_binding_mismatch",
+            Reason::DpopProofMissing => "dpop_proof_missing",
+            Reason::DpopProofInvalid => "dpop_proof_invalid",
+            Reason::DpopProofReplayed => "dpop_proof_replayed",
+            Reason::DpopBindingMismatch => "dpop_binding_mismatch",
             Reason::ConfigInvalid => "config_invalid",
             Reason::InternalError => "internal_error",
         }
@@ -153,7 +185,14 @@ impl Reason {
             | Reason::IdentityExpired
             | Reason::TokenRevoked
             | Reason::TokenSuspended
-            | Reason::StatusUnverifiable => DenialClass::InvalidToken,
+            | Reason::StatusUnverifiable
+            | Reason::TokenNotBound
+            | Reason::MtlsCertificateMissing
+            | Reason::MtlsBindingMismatch
+            | Reason::DpopBindingMismatch => DenialClass::InvalidToken,
+            Reason::DpopProofMissing | Reason::DpopProofInvalid | Reason::DpopProofReplayed => {
+                DenialClass::InvalidDpopProof
+            }
             Reason::InsufficientScope | Reason::ScopeOverCeiling => DenialClass::InsufficientScope,
             Reason::ClientNotAllowed
             | Reason::ProviderNotAllowed
@@ -203,6 +242,17 @@ impl Reason {
             Reason::TokenSuspended => "the token is suspended",
             Reason::StatusUnverifiable => "the token's status cannot be verified",
             Reason::StatusUnavailable => "the token's status is temporarily unavailable",
+            Reason::TokenNotBound => "this route requires a sender-constrained token",
+            Reason::MtlsCertificateMissing => {
+                "the token is bound to a client certificate and none was presented"
+            }
+            Reason::MtlsBindingMismatch => {
+                "the token is bound to another client certificate"
+            }
+            Reason::DpopProofMissing => "the request carries no DPoP proof",
+            Reason::DpopProofInvalid => "the DPoP proof is invalid",
+            Reason::DpopProofReplayed => "the DPoP proof was already used",
+            Reason::DpopBindingMismatch => "the token is not bound to the key of this DPoP proof",
             Reason::ConfigInvalid => "the gateway's authorization configuration is invalid",
             Reason::InternalError => "internal error",
         }
@@ -222,6 +272,8 @@ pub enum DenialClass {
     NoToken,
     InvalidRequest,
     InvalidToken,
+    /// RFC 9449 §7.1: the DPoP proof, not the token, is at fault.
+    InvalidDpopProof,
     InsufficientScope,
     /// A valid token that may not use this route for another reason than a
     /// scope (client, provider, no rule): 403 without `insufficient_scope`,
@@ -235,7 +287,9 @@ impl DenialClass {
     pub fn status(self) -> u32 {
         match self {
             DenialClass::None => 200,
-            DenialClass::NoToken | DenialClass::InvalidToken => 401,
+            DenialClass::NoToken | DenialClass::InvalidToken | DenialClass::InvalidDpopProof => {
+                401
+            }
             DenialClass::InvalidRequest => 400,
             DenialClass::InsufficientScope | DenialClass::Forbidden => 403,
             DenialClass::Unavailable => 503,
@@ -250,6 +304,7 @@ impl DenialClass {
             DenialClass::NoToken => "unauthorized",
             DenialClass::InvalidRequest => "invalid_request",
             DenialClass::InvalidToken => "invalid_token",
+            DenialClass::InvalidDpopProof => "invalid_dpop_proof",
             DenialClass::InsufficientScope => "insufficient_scope",
             DenialClass::Forbidden => "access_denied",
             DenialClass::Unavailable => "temporarily_unavailable",
