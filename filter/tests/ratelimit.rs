@@ -14,8 +14,8 @@ mod rng;
 use rng::Rng;
 use scopegate::request::ratelimit::{
     policy_header, ratelimit_header, shared_secret, CasMismatch, IdentityKey, Limiter, MemoryStore,
-    Outcome, Policy, PolicyError, SharedStore, Tracking, Who, MAX_ATTEMPTS, MAX_CLOCK_STEP_MS,
-    SECRET_KEY, SLOT_BYTES,
+    Outcome, Policy, PolicyError, SharedStore, Tracking, Who, MAX_ATTEMPTS, MAX_CAPACITY,
+    MAX_CLOCK_STEP_MS, SECRET_KEY, SLOT_BYTES,
 };
 use std::cell::{Cell, RefCell};
 
@@ -585,6 +585,11 @@ fn memory_store_follows_envoys_compare_and_swap() {
 fn policies_refuse_values_that_cannot_work_with_a_message_naming_the_fix() {
     assert_eq!(Policy::new(0, "p", 0, 1, 0), Err(PolicyError::ZeroRequests));
     assert_eq!(Policy::new(0, "p", 1, 0, 0), Err(PolicyError::ZeroPeriod));
+    let most = MAX_CAPACITY as u32;
+    assert!(Policy::new(0, "p", most - 10, 1, 10).is_ok());
+    let e = Policy::new(0, "p", most, 1, 1).unwrap_err();
+    assert_eq!(e, PolicyError::TooLarge);
+    assert!(e.to_string().contains("at most 281474976"), "{e}");
     let long = "x".repeat(65);
     for bad in ["", "tab\there", "é", long.as_str()] {
         let e = Policy::new(0, bad, 1, 1, 0).unwrap_err();

@@ -45,8 +45,8 @@
 //! `scopegate.rl.<policy id>.<slot>`, created on first use and never deleted
 //! (Envoy's shared data cannot delete), so a table never holds more than
 //! `max_identities` keys. A slot holds [`SLOT_BYTES`] bytes: a format byte,
-//! the identity's 64-bit digest, the tokens in millionths and the last
-//! refill time in ms, little-endian. An identity's slot is the first of
+//! the identity's 64-bit digest, then the tokens in millionths and the last
+//! refill time in ms, 48 bits each, little-endian. An identity's slot is the first of
 //! [`PROBES`] consecutive slots from its digest that holds it, else the
 //! first one that is unused, unreadable or idle (its bucket refilled to
 //! full, so forgetting it changes nothing).
@@ -58,18 +58,21 @@
 //! happened. Denying instead would let a burst of other identities lock a
 //! well-behaved one out.
 //!
-//! Short linear probing needs headroom: the `ratelimit_memory` example fills a
-//! table and prints how many identities found a slot (about 85% when as many
-//! identities are active at once as there are slots, over 99% at half full),
-//! so size `max_identities` at about twice the identities active within one
-//! refill period.
+//! Short linear probing needs headroom. The `ratelimit_memory` example
+//! makes 100,000 identities active at once: with `max_identities` 100,000,
+//! 17.6% of them find no slot; with 200,000, 2.8%; with 400,000, 0.3%. So
+//! size `max_identities` at 2 to 4 times the identities active within one
+//! refill period (`per_s * capacity / requests` seconds); idle slots cost
+//! nothing until used.
 //!
-//! Memory: `cargo run --release -p scopegate --example ratelimit_memory`
-//! prints the bytes of 100,000 active identities: 25 bytes of value plus a
-//! key of about 20 bytes, 45 bytes of payload per identity and policy. Envoy
-//! keeps each entry in a hash map node (two `std::string`s, the CAS number,
-//! the node and bucket pointers), about 130 bytes per identity and policy in
-//! all (about 13 MB for 100,000 identities under one policy).
+//! Memory, from `cargo run -p scopegate --example ratelimit_memory`: 41 bytes
+//! of payload per identity and policy (a 21-byte value, a key of about 20
+//! bytes; 4.0 MB for 100,000 identities). Envoy (proxy-wasm-cpp-host) keeps
+//! each entry as a `std::string` key and a `std::string` value with the CAS
+//! number in an `std::unordered_map` node; estimated, not measured: about
+//! 90 bytes per identity and policy with libc++ (key and value both fit in
+//! the strings' inline buffers), about 170 with libstdc++ (both on the heap),
+//! so 9 to 17 MB for 100,000 identities under one policy.
 //!
 //! # Cost per request
 //!
@@ -130,7 +133,11 @@ pub const MAX_ATTEMPTS: u32 = 8;
 /// Default number of slots per policy.
 pub const DEFAULT_MAX_IDENTITIES: u32 = 100_000;
 /// Bytes of one slot's value in the store.
-pub const SLOT_BYTES: usize = 25;
+/// Bytes of one slot's value in the store: small enough to sit inside a
+/// libc++ `std::string` (22 bytes) instead of a heap block of its own.
+pub const SLOT_BYTES: usize = 21;
+/// Largest `requests + burst`: a full bucket must fit the slot's 48 bits.
+pub const MAX_CAPACITY: u64 = ((1 << 48) - 1) / UNIT;
 /// A refill time further ahead than this is not a clock step but a damaged
 /// or foreign value.
 pub const MAX_CLOCK_STEP_MS: u64 = 60_000;
@@ -256,6 +263,7 @@ pub enum PolicyError {
     Name(String),
     ZeroRequests,
     ZeroPeriod,
+    TooLarge,
 }
 
 impl fmt::Display for PolicyError {
@@ -272,6 +280,11 @@ impl fmt::Display for PolicyError {
             PolicyError::ZeroPeriod => {
                 f.write_str("rate-limit policy `per_s` must be at least 1 second")
             }
+            PolicyError::TooLarge => write!(
+                f,
+                "rate-limit policy `requests + burst` must be at most {MAX_CAPACITY} \
+                 (lower them, or lengthen `per_s` for the same rate)"
+            ),
         }
     }
 }
@@ -295,6 +308,9 @@ impl Policy {
         }
         if per_s == 0 {
             return Err(PolicyError::ZeroPeriod);
+        }
+        if u64::from(requests) + u64::from(burst) > MAX_CAPACITY {
+            return Err(PolicyError::TooLarge);
         }
         Ok(Policy {
             id,
@@ -741,14 +757,17 @@ fn slot_key(policy: u16, slot: u64) -> String {
 
 fn encode(who: IdentityKey, b: Bucket) -> [u8; SLOT_BYTES] {
     let mut out = [0u8; SLOT_BYTES];
-    let fields = [who.0, b.units, b.last_ms];
-    let (format, words) = out.split_at_mut(1);
+    let (format, fields) = out.split_at_mut(1);
     if let Some(f) = format.first_mut() {
         *f = FORMAT;
     }
-    for (dst, value) in words.chunks_exact_mut(8).zip(fields) {
-        dst.copy_from_slice(&value.to_le_bytes());
-    }
+    let (owner, rest) = fields.split_at_mut(8);
+    owner.copy_from_slice(&who.0.to_le_bytes());
+    let (units, last) = rest.split_at_mut(6);
+    // 48 bits each: `Policy::new` keeps a full bucket below 2^48 units, and
+    // ms since 1970 fit until the year 10889.
+    units.copy_from_slice(b.units.to_le_bytes().get(..6).unwrap_or(&[0xff; 6]));
+    last.copy_from_slice(b.last_ms.to_le_bytes().get(..6).unwrap_or(&[0xff; 6]));
     out
 }
 
@@ -759,14 +778,17 @@ fn decode(bytes: &[u8]) -> Option<Held> {
     if format != FORMAT || rest.len() != SLOT_BYTES - 1 {
         return None;
     }
-    let mut words = rest
-        .chunks_exact(8)
-        .filter_map(|w| <[u8; 8]>::try_from(w).ok().map(u64::from_le_bytes));
+    let word = |from: usize, len: usize| {
+        let mut w = [0u8; 8];
+        w.get_mut(..len)?
+            .copy_from_slice(rest.get(from..from + len)?);
+        Some(u64::from_le_bytes(w))
+    };
     Some(Held {
-        owner: words.next()?,
+        owner: word(0, 8)?,
         bucket: Bucket {
-            units: words.next()?,
-            last_ms: words.next()?,
+            units: word(8, 6)?,
+            last_ms: word(14, 6)?,
         },
     })
 }
@@ -937,13 +959,13 @@ mod tests {
     #[test]
     fn a_slot_round_trips_and_other_lengths_or_formats_do_not_decode() {
         let b = Bucket {
-            units: 123,
-            last_ms: 456,
+            units: MAX_CAPACITY * UNIT,
+            last_ms: 1_700_000_000_123,
         };
-        let bytes = encode(IdentityKey(789), b);
+        let bytes = encode(IdentityKey(u64::MAX - 1), b);
         let held = decode(&bytes).unwrap();
-        assert_eq!((held.owner, held.bucket), (789, b));
-        assert!(decode(&bytes[..24]).is_none());
+        assert_eq!((held.owner, held.bucket), (u64::MAX - 1, b));
+        assert!(decode(&bytes[..SLOT_BYTES - 1]).is_none());
         let mut other = bytes;
         other[0] = 2;
         assert!(decode(&other).is_none());
