@@ -7,14 +7,14 @@
 use crate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step};
 use crate::host::hostcall;
 use crate::identity::cache::TokenCache;
+use crate::identity::shared::SetError;
 use crate::identity::validate::{Availability, Document, KeyStore, Keys};
 use crate::jose::statuslist::StatusList;
 use crate::policy::config::{self, Config};
 use crate::policy::registry::Registry;
 use crate::policy::revocation::RevocationList;
-use crate::identity::shared::SetError;
-use crate::request::binding::ClientCertificate;
 use crate::remote::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
+use crate::request::binding::ClientCertificate;
 use crate::request::response::LocalResponse;
 use crate::vocab::reason::Reason;
 use proxy_wasm::hostcalls;
@@ -198,7 +198,9 @@ impl SharedStore for HostStore {
         match hostcalls::set_shared_data(key, Some(value), (cas != 0).then_some(cas)) {
             Ok(()) => Ok(()),
             Err(proxy_wasm::types::Status::CasMismatch) => Err(SetError::CasMismatch),
-            Err(other) => Err(SetError::Failed(format!("shared data refused the write: {other:?}"))),
+            Err(other) => Err(SetError::Failed(format!(
+                "shared data refused the write: {other:?}"
+            ))),
         }
     }
 }

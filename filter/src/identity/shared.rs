@@ -23,6 +23,14 @@ pub trait SharedStore {
     fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SetError>;
 }
 
+/// What a [`MemoryStore`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreUsage {
+    pub entries: usize,
+    pub key_bytes: usize,
+    pub value_bytes: usize,
+}
+
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: RefCell<HashMap<String, (Vec<u8>, u32)>>,
@@ -33,11 +41,14 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
-    /// Keys held, and bytes of keys plus values (for capacity measurements).
-    pub fn footprint(&self) -> (usize, usize) {
+    /// What the store holds (for capacity measurements).
+    pub fn usage(&self) -> StoreUsage {
         let entries = self.entries.borrow();
-        let bytes = entries.iter().map(|(k, (v, _))| k.len() + v.len()).sum();
-        (entries.len(), bytes)
+        StoreUsage {
+            entries: entries.len(),
+            key_bytes: entries.keys().map(String::len).sum(),
+            value_bytes: entries.values().map(|(v, _)| v.len()).sum(),
+        }
     }
 }
 

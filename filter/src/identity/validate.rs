@@ -450,9 +450,7 @@ fn confirmation(cnf: Option<&Value>) -> Result<Confirmation, String> {
     let Some(cnf) = cnf else {
         return Ok(Confirmation::default());
     };
-    let obj = cnf
-        .as_object()
-        .ok_or("claim `cnf` must be a JSON object")?;
+    let obj = cnf.as_object().ok_or("claim `cnf` must be a JSON object")?;
     let member = |name: &str| -> Result<Option<String>, String> {
         match obj.get(name) {
             None => Ok(None),

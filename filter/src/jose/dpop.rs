@@ -71,7 +71,9 @@ pub fn verify(proof: &str, algorithms: AlgSet) -> Result<Proof, String> {
         ));
     }
     if header.contains_key("crit") {
-        return Err("the DPoP proof has `crit` extensions, which Scopegate does not understand".into());
+        return Err(
+            "the DPoP proof has `crit` extensions, which Scopegate does not understand".into(),
+        );
     }
     let Some(Value::Object(jwk)) = header.get("jwk") else {
         return Err("the DPoP proof's header has no `jwk` object".into());
@@ -83,7 +85,9 @@ pub fn verify(proof: &str, algorithms: AlgSet) -> Result<Proof, String> {
     }
     let key = jwks::public_key(&Value::Object(jwk.clone()))?;
     if !key.fits(alg) {
-        return Err(format!("the DPoP proof's `jwk` does not fit algorithm {alg}"));
+        return Err(format!(
+            "the DPoP proof's `jwk` does not fit algorithm {alg}"
+        ));
     }
     let signature = base64url::decode(s.as_bytes())
         .map_err(|e| format!("the DPoP proof's signature is not base64url: {e}"))?;
@@ -98,14 +102,20 @@ pub fn verify(proof: &str, algorithms: AlgSet) -> Result<Proof, String> {
     let string = |name: &str| -> Result<String, String> {
         match claims.get(name) {
             Some(Value::String(v)) if !v.is_empty() => Ok(v.clone()),
-            Some(_) => Err(format!("the DPoP proof's `{name}` must be a non-empty string")),
+            Some(_) => Err(format!(
+                "the DPoP proof's `{name}` must be a non-empty string"
+            )),
             None => Err(format!("the DPoP proof has no `{name}`")),
         }
     };
     let iat = match claims.get("iat") {
         Some(Value::Number(n)) => n
             .as_u64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite() && *f >= 0.0)
+                    .map(|f| f as u64)
+            })
             .ok_or("the DPoP proof's `iat` must be a non-negative number")?,
         _ => return Err("the DPoP proof has no numeric `iat`".into()),
     };

@@ -165,7 +165,7 @@ pub fn parse_value(value: &Value) -> Result<(KeySet, Vec<JwkIssue>), JwksError> 
 pub fn public_key(value: &Value) -> Result<Jwk, String> {
     parse_jwk(0, value).map_err(|issue| match issue {
         JwkIssue::Skipped { why, .. } => format!("the `jwk` cannot be used: {why}"),
-        JwkIssue::Invalid { field, why, .. } if field.is_empty() => format!("the `jwk` is invalid: {why}"),
+        JwkIssue::Invalid { field: "", why, .. } => format!("the `jwk` is invalid: {why}"),
         JwkIssue::Invalid { field, why, .. } => format!("the `jwk`'s `{field}` is invalid: {why}"),
     })
 }

@@ -33,7 +33,9 @@ impl ClientCertificate {
         let mut out = [0u8; 32];
         let pairs = hex.chunks_exact(2);
         if hex.len() != 64 || pairs.len() != 32 {
-            return ClientCertificate::Unknown("the certificate digest is not 64 hex digits".into());
+            return ClientCertificate::Unknown(
+                "the certificate digest is not 64 hex digits".into(),
+            );
         }
         for (o, pair) in out.iter_mut().zip(pairs) {
             let digit = |b: u8| (b as char).to_digit(16);
@@ -77,7 +79,9 @@ impl ClientCertificate {
                 }
                 ClientCertificate::Sha256(out)
             }
-            _ => ClientCertificate::Unknown("the client certificate is not a PEM certificate".into()),
+            _ => {
+                ClientCertificate::Unknown("the client certificate is not a PEM certificate".into())
+            }
         }
     }
 }
@@ -381,10 +385,7 @@ mod tests {
             proof_url("https://api.example.test:8443/a/./b/../c").as_deref(),
             Some("https://api.example.test:8443/a/c")
         );
-        assert_eq!(
-            proof_url("http://h").as_deref(),
-            Some("http://h/")
-        );
+        assert_eq!(proof_url("http://h").as_deref(), Some("http://h/"));
         assert_eq!(proof_url("ftp://h/x"), None);
         assert_eq!(proof_url("https://user@h/x"), None);
         assert_eq!(proof_url("/relative"), None);

@@ -9,9 +9,9 @@ use crate::policy::config::{
     StatusListPolicy, TokenSource, Unregistered,
 };
 use crate::policy::path;
-use crate::request::binding::{self, Bound, ClientCertificate, Presented, Scheme};
 use crate::policy::registry::{Registry, Status};
 use crate::policy::revocation::{RevocationList, TokenFacts};
+use crate::request::binding::{self, Bound, ClientCertificate, Presented, Scheme};
 use crate::vocab::reason::{Denial, Reason};
 use crate::vocab::text::clip;
 use crate::vocab::time::rfc3339;
@@ -286,8 +286,15 @@ pub fn decide_cached(
             skew_s: provider.clock_skew_s,
             now,
         };
-        let demanded = rule.filter(|r| r.sender_constrained).map(|r| r.name.as_str());
-        match binding::check(&provider.proof_of_possession, &identity, &presented, demanded) {
+        let demanded = rule
+            .filter(|r| r.sender_constrained)
+            .map(|r| r.name.as_str());
+        match binding::check(
+            &provider.proof_of_possession,
+            &identity,
+            &presented,
+            demanded,
+        ) {
             Ok(bound) => d.bound = bound,
             Err((reason, message)) => {
                 d.identity = Some(identity);

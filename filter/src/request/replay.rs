@@ -78,7 +78,10 @@ pub fn claim(
             .chunks_exact(ENTRY_BYTES)
             .filter(|e| entry_expiry(e) > now)
             .collect();
-        if live.iter().any(|e| e.get(..DIGEST_BYTES) == Some(&digest[..])) {
+        if live
+            .iter()
+            .any(|e| e.get(..DIGEST_BYTES) == Some(&digest[..]))
+        {
             return Claim::Replayed;
         }
         if live.len() >= BUCKET_ENTRIES {
@@ -140,13 +143,22 @@ mod tests {
         let s = MemoryStore::new();
         // Capacity of one bucket: every proof lands in it.
         for i in 0..BUCKET_ENTRIES {
-            assert_eq!(claim(&s, 1, &digest("k", &i.to_string()), 200, 100), Claim::Fresh);
+            assert_eq!(
+                claim(&s, 1, &digest("k", &i.to_string()), 200, 100),
+                Claim::Fresh
+            );
         }
-        assert_eq!(claim(&s, 1, &digest("k", "one more"), 200, 100), Claim::Full);
+        assert_eq!(
+            claim(&s, 1, &digest("k", "one more"), 200, 100),
+            Claim::Full
+        );
         // Every earlier proof is still known.
         assert_eq!(claim(&s, 1, &digest("k", "0"), 200, 150), Claim::Replayed);
         // Once they expire, room again.
-        assert_eq!(claim(&s, 1, &digest("k", "one more"), 300, 200), Claim::Fresh);
+        assert_eq!(
+            claim(&s, 1, &digest("k", "one more"), 300, 200),
+            Claim::Fresh
+        );
     }
 
     #[test]

@@ -87,7 +87,9 @@ fn dpop_challenge(cfg: &Config, class: DenialClass, d: Option<&Decision>) -> Opt
     if !dpop {
         return None;
     }
-    let provider = d.and_then(|d| d.provider).and_then(|i| cfg.providers.get(i));
+    let provider = d
+        .and_then(|d| d.provider)
+        .and_then(|i| cfg.providers.get(i));
     let algs: AlgSet = match provider {
         Some(p) => p.proof_of_possession.dpop_algorithms,
         None => cfg

@@ -246,9 +246,7 @@ impl Reason {
             Reason::MtlsCertificateMissing => {
                 "the token is bound to a client certificate and none was presented"
             }
-            Reason::MtlsBindingMismatch => {
-                "the token is bound to another client certificate"
-            }
+            Reason::MtlsBindingMismatch => "the token is bound to another client certificate",
             Reason::DpopProofMissing => "the request carries no DPoP proof",
             Reason::DpopProofInvalid => "the DPoP proof is invalid",
             Reason::DpopProofReplayed => "the DPoP proof was already used",
@@ -287,9 +285,7 @@ impl DenialClass {
     pub fn status(self) -> u32 {
         match self {
             DenialClass::None => 200,
-            DenialClass::NoToken | DenialClass::InvalidToken | DenialClass::InvalidDpopProof => {
-                401
-            }
+            DenialClass::NoToken | DenialClass::InvalidToken | DenialClass::InvalidDpopProof => 401,
             DenialClass::InvalidRequest => 400,
             DenialClass::InsufficientScope | DenialClass::Forbidden => 403,
             DenialClass::Unavailable => 503,

@@ -129,7 +129,11 @@ pub fn bearer(token: &str) -> Vec<(String, String)> {
 pub fn run(cfg: &Config, method: &str, path: &str, headers: &[(String, String)]) -> Decision {
     decide(
         cfg,
-        &Request::new(method, path, &scopegate::request::decision::borrow_headers(headers)),
+        &Request::new(
+            method,
+            path,
+            &scopegate::request::decision::borrow_headers(headers),
+        ),
         &NoRemoteKeys,
         NOW,
     )
