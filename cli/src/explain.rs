@@ -287,6 +287,7 @@ fn registration_json(r: &Registration) -> Value {
         Registration::Registered {
             owner,
             dropped_scopes,
+            ..
         } => json!({"registered": true, "owner": owner, "scopes_dropped": dropped_scopes}),
     }
 }

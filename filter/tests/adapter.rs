@@ -119,8 +119,14 @@ fn allowed_request_gets_identity_and_loses_spoofed_headers() {
             ("x-http-method-override", "DELETE"),
         ],
     );
-    let step =
-        adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, None, &mut host, NOW);
+    let step = adapter::on_request_headers(
+        &loaded(&base_config()),
+        &NoRemoteKeys,
+        None,
+        None,
+        &mut host,
+        NOW * 1000,
+    );
     assert_eq!(step, Step::Continue);
     assert!(host.response.is_none());
     assert_eq!(
@@ -156,8 +162,14 @@ fn denied_request_gets_an_rfc6750_answer_and_an_audit_line() {
         "/payments/7/refunds",
         &[("authorization", &format!("Bearer {t}"))],
     );
-    let step =
-        adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, None, &mut host, NOW);
+    let step = adapter::on_request_headers(
+        &loaded(&base_config()),
+        &NoRemoteKeys,
+        None,
+        None,
+        &mut host,
+        NOW * 1000,
+    );
     assert_eq!(step, Step::Responded);
     let r = host.response.as_ref().unwrap();
     assert_eq!(r.status, 403);
@@ -191,7 +203,7 @@ fn each_denial_class_has_its_status_and_challenge() {
     let cfg = loaded(&base_config());
     let run = |extra: &[(&str, &str)], path: &str| {
         let mut host = request("GET", path, extra);
-        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, &mut host, NOW);
+        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, None, &mut host, NOW * 1000);
         host.response.unwrap()
     };
     let r = run(&[], "/payments");
@@ -245,7 +257,14 @@ fn by_default_a_denial_tells_the_caller_nothing_about_the_configuration() {
             "/payments/7",
             &[("authorization", &format!("Bearer {t}"))],
         );
-        adapter::on_request_headers(&loaded(doc), &NoRemoteKeys, None, &mut host, NOW);
+        adapter::on_request_headers(
+            &loaded(doc),
+            &NoRemoteKeys,
+            None,
+            None,
+            &mut host,
+            NOW * 1000,
+        );
         let r = host.response.unwrap();
         (
             r.body.clone(),
@@ -283,7 +302,7 @@ fn dry_run_lets_denials_through_but_still_strips_and_reports() {
     let cfg = loaded(&doc);
     let mut host = request("GET", "/admin/x", &[("x-identity-subject", "root")]);
     assert_eq!(
-        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, &mut host, NOW),
+        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, None, &mut host, NOW * 1000),
         Step::Continue
     );
     assert!(host.response.is_none());
@@ -300,7 +319,7 @@ fn dry_run_lets_denials_through_but_still_strips_and_reports() {
     let t = format!("Bearer {}", rs256(&claims("payments:read")));
     let mut host = request("GET", "/admin/x", &[("authorization", &t)]);
     assert_eq!(
-        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, &mut host, NOW),
+        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, None, &mut host, NOW * 1000),
         Step::Continue
     );
     assert_eq!(host.counts, [Reason::ClientNotAllowed]);
@@ -315,7 +334,14 @@ fn forward_token_false_removes_the_credential() {
     doc["forward_token"] = json!(false);
     let t = format!("Bearer {}", rs256(&claims("payments:read")));
     let mut host = request("GET", "/payments", &[("authorization", &t)]);
-    adapter::on_request_headers(&loaded(&doc), &NoRemoteKeys, None, &mut host, NOW);
+    adapter::on_request_headers(
+        &loaded(&doc),
+        &NoRemoteKeys,
+        None,
+        None,
+        &mut host,
+        NOW * 1000,
+    );
     assert!(host.removed.contains(&"authorization".to_string()));
 }
 
@@ -324,7 +350,7 @@ fn broken_configuration_fails_closed_with_a_500() {
     let broken = Loaded::Broken(Rc::new(vec!["/rules/0/path: required".into()]));
     let mut host = request("GET", "/healthz", &[]);
     assert_eq!(
-        adapter::on_request_headers(&broken, &NoRemoteKeys, None, &mut host, NOW),
+        adapter::on_request_headers(&broken, &NoRemoteKeys, None, None, &mut host, NOW * 1000),
         Step::Responded
     );
     let r = host.response.unwrap();
@@ -343,7 +369,14 @@ fn a_request_without_path_is_answered_not_trapped() {
         ..FakeHost::default()
     };
     assert_eq!(
-        adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, None, &mut host, NOW),
+        adapter::on_request_headers(
+            &loaded(&base_config()),
+            &NoRemoteKeys,
+            None,
+            None,
+            &mut host,
+            NOW * 1000
+        ),
         Step::Responded
     );
     assert_eq!(host.response.unwrap().status, 500);
@@ -358,7 +391,7 @@ fn audit_line_names_the_mtls_peer_when_there_is_one() {
         uri_sans: vec!["spiffe://corp/ns/billing/sa/batch".into()],
         dns_sans: vec![],
     });
-    adapter::on_request_headers(&cfg, &NoRemoteKeys, None, &mut host, NOW);
+    adapter::on_request_headers(&cfg, &NoRemoteKeys, None, None, &mut host, NOW * 1000);
     let audit: Value = serde_json::from_str(&host.logs[0].1).unwrap();
     assert_eq!(audit["peer_certificate"]["subject"], "CN=billing,O=corp");
     assert_eq!(
@@ -367,7 +400,7 @@ fn audit_line_names_the_mtls_peer_when_there_is_one() {
     );
 
     let mut plain = request("GET", "/payments", &[]);
-    adapter::on_request_headers(&cfg, &NoRemoteKeys, None, &mut plain, NOW);
+    adapter::on_request_headers(&cfg, &NoRemoteKeys, None, None, &mut plain, NOW * 1000);
     let audit: Value = serde_json::from_str(&plain.logs[0].1).unwrap();
     assert!(
         audit.get("peer_certificate").is_none(),
@@ -384,7 +417,14 @@ fn request_properties_set_only_the_configured_facts() {
     let mut all = base_config();
     all["audit_log"] = json!("off");
     let mut host = request("GET", "/payments/1", &[("authorization", &t)]);
-    let step = adapter::on_request_headers(&loaded(&all), &NoRemoteKeys, None, &mut host, NOW);
+    let step = adapter::on_request_headers(
+        &loaded(&all),
+        &NoRemoteKeys,
+        None,
+        None,
+        &mut host,
+        NOW * 1000,
+    );
     assert_eq!(step, Step::Continue);
     assert_eq!(
         keys(&host),
@@ -402,7 +442,14 @@ fn request_properties_set_only_the_configured_facts() {
     let mut some = all.clone();
     some["request_properties"] = json!(["reason", "client_id"]);
     let mut host = request("GET", "/payments/1", &[("authorization", &t)]);
-    adapter::on_request_headers(&loaded(&some), &NoRemoteKeys, None, &mut host, NOW);
+    adapter::on_request_headers(
+        &loaded(&some),
+        &NoRemoteKeys,
+        None,
+        None,
+        &mut host,
+        NOW * 1000,
+    );
     assert_eq!(
         host.properties,
         [
@@ -418,7 +465,14 @@ fn request_properties_set_only_the_configured_facts() {
     none["request_properties"] = json!([]);
     let mut host = request("GET", "/payments/1", &[]);
     assert_eq!(
-        adapter::on_request_headers(&loaded(&none), &NoRemoteKeys, None, &mut host, NOW),
+        adapter::on_request_headers(
+            &loaded(&none),
+            &NoRemoteKeys,
+            None,
+            None,
+            &mut host,
+            NOW * 1000
+        ),
         Step::Responded
     );
     assert!(host.properties.is_empty(), "{:?}", host.properties);
@@ -449,8 +503,14 @@ fn where_removals_do_not_reach_the_upstream_a_caller_set_identity_header_is_refu
             (vec![("x-http-method-override", "DELETE")], "/healthz"),
         ] {
             let mut host = kong_like("GET", path, path, &extra);
-            let step =
-                adapter::on_request_headers(&loaded(&doc), &NoRemoteKeys, None, &mut host, NOW);
+            let step = adapter::on_request_headers(
+                &loaded(&doc),
+                &NoRemoteKeys,
+                None,
+                None,
+                &mut host,
+                NOW * 1000,
+            );
             assert_eq!(step, Step::Responded, "{mode} {path}");
             let r = host.response.as_ref().unwrap();
             assert_eq!(r.status, 400, "{mode} {path}");
@@ -470,7 +530,14 @@ fn where_the_target_is_forwarded_as_sent_the_raw_path_is_judged_and_never_rewrit
         "/payments/7",
         &[("authorization", &t)],
     );
-    adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, None, &mut host, NOW);
+    adapter::on_request_headers(
+        &loaded(&base_config()),
+        &NoRemoteKeys,
+        None,
+        None,
+        &mut host,
+        NOW * 1000,
+    );
     assert_eq!(host.response.as_ref().map(|r| r.status), Some(400));
     assert_eq!(host.path, None, "no :path rewrite is attempted");
     // A path already in normal form passes unchanged.
@@ -480,8 +547,14 @@ fn where_the_target_is_forwarded_as_sent_the_raw_path_is_judged_and_never_rewrit
         "/payments/7",
         &[("authorization", &t)],
     );
-    let step =
-        adapter::on_request_headers(&loaded(&base_config()), &NoRemoteKeys, None, &mut host, NOW);
+    let step = adapter::on_request_headers(
+        &loaded(&base_config()),
+        &NoRemoteKeys,
+        None,
+        None,
+        &mut host,
+        NOW * 1000,
+    );
     assert_eq!(step, Step::Continue);
     assert_eq!(host.path, None);
 }
@@ -500,7 +573,14 @@ fn a_registered_identity_gets_its_owner_header_and_the_over_privilege_is_counted
         "/payments/7",
         &[("authorization", &t), ("x-identity-owner", "me")],
     );
-    let step = adapter::on_request_headers(&loaded(&doc), &NoRemoteKeys, None, &mut host, NOW);
+    let step = adapter::on_request_headers(
+        &loaded(&doc),
+        &NoRemoteKeys,
+        None,
+        None,
+        &mut host,
+        NOW * 1000,
+    );
     assert_eq!(step, Step::Continue);
     assert!(
         host.removed.contains(&"x-identity-owner".to_string()),
@@ -527,7 +607,14 @@ fn a_registered_identity_gets_its_owner_header_and_the_over_privilege_is_counted
     c["client_id"] = json!("stranger");
     let t = format!("Bearer {}", rs256(&c));
     let mut host = request("GET", "/payments/7", &[("authorization", &t)]);
-    adapter::on_request_headers(&loaded(&doc), &NoRemoteKeys, None, &mut host, NOW);
+    adapter::on_request_headers(
+        &loaded(&doc),
+        &NoRemoteKeys,
+        None,
+        None,
+        &mut host,
+        NOW * 1000,
+    );
     assert!(host.response.is_none());
     assert_eq!(host.signals, [Signal::Unregistered]);
     let audit: Value = serde_json::from_str(&host.logs[0].1).unwrap();

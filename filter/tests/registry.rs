@@ -51,7 +51,8 @@ fn a_registered_identity_within_its_ceiling_is_allowed_with_its_owner() {
         d.registration,
         Some(Registration::Registered {
             owner: "payments-team@example.com".into(),
-            dropped_scopes: vec![]
+            dropped_scopes: vec![],
+            rate_limit: None,
         })
     );
 }
@@ -80,7 +81,8 @@ fn scopes_above_the_ceiling_are_dropped_before_the_rules_and_reported() {
         d.registration,
         Some(Registration::Registered {
             owner: "payments-team@example.com".into(),
-            dropped_scopes: vec!["payments:write".into(), "refunds:create".into()]
+            dropped_scopes: vec!["payments:write".into(), "refunds:create".into()],
+            rate_limit: None,
         })
     );
 }

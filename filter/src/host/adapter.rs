@@ -4,12 +4,14 @@
 
 use crate::host::wire::HeaderMap;
 use crate::identity::cache::TokenCache;
+use crate::identity::shared::SharedStore;
 use crate::identity::validate::{Document, KeyStore};
 use crate::policy::config::{AuditLog, Config, Mode, Property};
 use crate::request::audit::{self, PeerCertificate};
 use crate::request::binding::ClientCertificate;
 use crate::request::decision::{self, Decision, Registration, Request, Verdict};
 use crate::request::headers;
+use crate::request::limits::Limits;
 use crate::request::response::{self, LocalResponse};
 use crate::vocab::reason::Reason;
 use crate::vocab::text::clip;
@@ -32,13 +34,19 @@ pub enum Signal {
     ScopesOverCeiling,
     /// A token let through without its status list (`on_unavailable: allow`).
     StatusUnchecked,
+    /// An identity found no slot in the rate-limit state (`max_identities`).
+    RateLimitOverflow,
+    /// A request over a limit let through by `rate_limits.dry_run`.
+    RateLimitDryRun,
 }
 
 impl Signal {
-    pub const ALL: [Signal; 3] = [
+    pub const ALL: [Signal; 5] = [
         Signal::Unregistered,
         Signal::ScopesOverCeiling,
         Signal::StatusUnchecked,
+        Signal::RateLimitOverflow,
+        Signal::RateLimitDryRun,
     ];
 
     /// The counter's name.
@@ -47,6 +55,8 @@ impl Signal {
             Signal::Unregistered => "scopegate.identities.unregistered",
             Signal::ScopesOverCeiling => "scopegate.identities.scopes_over_ceiling",
             Signal::StatusUnchecked => "scopegate.revocation.status_unchecked",
+            Signal::RateLimitOverflow => "scopegate.rate_limits.overflow",
+            Signal::RateLimitDryRun => "scopegate.rate_limits.dry_run_exceeded",
         }
     }
 }
@@ -73,6 +83,9 @@ pub trait Host {
     fn peer_certificate(&mut self) -> Option<PeerCertificate> {
         None
     }
+    /// Adds a header to the response the upstream sends back (rate-limit
+    /// fields on allowed requests).
+    fn add_response_header(&mut self, _name: &'static str, _value: String) {}
     /// Reads the connection's client certificate digest when called: only
     /// requests with a certificate-bound token pay for the host call.
     fn client_certificate(&self) -> Box<dyn Fn() -> ClientCertificate> {
@@ -110,13 +123,17 @@ pub enum Step {
     Wait(Document),
 }
 
+/// Decides on a request. `now_ms` is the host's wall clock in milliseconds
+/// (rate limits refill by it; tokens are judged in whole seconds).
 pub fn on_request_headers<H: Host>(
     loaded: &Loaded,
     keys: &dyn KeyStore,
     cache: Option<&mut TokenCache>,
+    limits: Option<&Limits>,
     host: &mut H,
-    now: u64,
+    now_ms: u64,
 ) -> Step {
+    let now = now_ms / 1000;
     let cfg = match loaded {
         Loaded::Ready(cfg) => cfg,
         Loaded::Broken(errors) => {
@@ -176,8 +193,64 @@ pub fn on_request_headers<H: Host>(
             "the path is not in normal form (or carries the token), and this gateway would forward it unchanged",
         );
     }
+    if let (Some(limits), Some(shared)) = (limits, keys.shared()) {
+        d = rate_limit(limits, shared, d, host, now_ms);
+    }
     report(cfg, &req, &d, host, now);
-    apply(cfg, &req, &d, host)
+    let step = apply(cfg, &req, &d, host);
+    if step == Step::Continue && d.is_allowed() {
+        if let Some((policy, state)) = d.rate_limit_fields.take() {
+            host.add_response_header("ratelimit-policy", policy);
+            host.add_response_header("ratelimit", state);
+        }
+    }
+    step
+}
+
+/// Takes the request's tokens from its rate limits; over a limit it becomes
+/// a 429 (`rate_limited`), or in the limits' dry run a warning.
+fn rate_limit<H: Host>(
+    limits: &Limits,
+    shared: &dyn SharedStore,
+    mut d: Decision,
+    host: &mut H,
+    now_ms: u64,
+) -> Decision {
+    let Some(checked) = limits.check(shared, &d, now_ms) else {
+        return d;
+    };
+    if checked.overflow {
+        host.count_signal(Signal::RateLimitOverflow);
+    }
+    d.rate_limit_fields = checked.fields;
+    if checked.allowed {
+        return d;
+    }
+    let id = d.identity.as_ref();
+    let who = id
+        .and_then(|i| i.client_id.as_deref().or(i.subject.as_deref()))
+        .unwrap_or("");
+    let message = format!(
+        "client \"{}\" is over the rate limit {} (retry in {} s)",
+        clip(who, 64),
+        checked
+            .refused_by
+            .iter()
+            .map(|n| format!("\"{}\"", clip(n, 64)))
+            .collect::<Vec<_>>()
+            .join(" and "),
+        checked.retry_after_s.unwrap_or(1)
+    );
+    if limits.dry_run() {
+        host.count_signal(Signal::RateLimitDryRun);
+        host.log(
+            LogLevel::Warn,
+            &format!("rate_limits dry run, let through: {message}"),
+        );
+        return d;
+    }
+    d.retry_after_s = checked.retry_after_s;
+    d.rate_limited(message)
 }
 
 /// A 400 for a request that carries a header only the gateway may set

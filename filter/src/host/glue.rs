@@ -15,6 +15,8 @@ use crate::policy::registry::Registry;
 use crate::policy::revocation::RevocationList;
 use crate::remote::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
 use crate::request::binding::ClientCertificate;
+use crate::request::limits::Limits;
+use crate::request::ratelimit;
 use crate::request::response::LocalResponse;
 use crate::vocab::reason::Reason;
 use proxy_wasm::hostcalls;
@@ -153,14 +155,15 @@ impl Metrics {
             }
         }
         let cache = counter("scopegate.cache.hit").zip(counter("scopegate.cache.miss"));
-        let signals = if cfg.identities.is_some() || cfg.revocation.is_some() {
-            Signal::ALL
-                .iter()
-                .filter_map(|s| counter(s.metric()).map(|id| (*s, id)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let signals =
+            if cfg.identities.is_some() || cfg.revocation.is_some() || cfg.rate_limits.is_some() {
+                Signal::ALL
+                    .iter()
+                    .filter_map(|s| counter(s.metric()).map(|id| (*s, id)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
         Metrics {
             requests,
             fetches,
@@ -213,6 +216,9 @@ struct Waiter {
     deadline_ms: u64,
 }
 
+/// Headers to add to one response.
+type ResponseHeaders = Vec<(&'static str, String)>;
+
 /// State of one configuration, shared by the root and its HTTP contexts.
 struct Runtime {
     kind: HostKind,
@@ -222,6 +228,9 @@ struct Runtime {
     store: Box<dyn SharedStore>,
     waiters: Vec<Waiter>,
     cache: RefCell<TokenCache>,
+    limits: Option<Limits>,
+    /// Response headers to add, by HTTP context.
+    response_headers: RefCell<Vec<(u32, ResponseHeaders)>>,
 }
 
 /// The key store a decision sees. On hosts that cannot resume a held request
@@ -340,6 +349,25 @@ impl Runtime {
         }
     }
 
+    fn hold_response_headers(&self, context_id: u32, headers: ResponseHeaders) {
+        if headers.is_empty() {
+            return;
+        }
+        if let Ok(mut held) = self.response_headers.try_borrow_mut() {
+            held.push((context_id, headers));
+        }
+    }
+
+    fn take_response_headers(&self, context_id: u32) -> ResponseHeaders {
+        let Ok(mut held) = self.response_headers.try_borrow_mut() else {
+            return Vec::new();
+        };
+        match held.iter().position(|(id, _)| *id == context_id) {
+            Some(i) => held.swap_remove(i).1,
+            None => Vec::new(),
+        }
+    }
+
     fn keys(&self) -> Store<'_> {
         let docs = match (&self.fetcher, self.kind) {
             (Some(f), HostKind::Envoy) => Docs::Hold(f),
@@ -444,6 +472,14 @@ impl Root {
         if let Some(f) = &fetcher {
             f.prepare(store.as_mut());
         }
+        // Every worker hashes identities with the secret the first one wrote.
+        let limits = match &loaded {
+            Loaded::Ready(cfg) if cfg.rate_limits.is_some() => Limits::new(
+                cfg,
+                ratelimit::shared_secret(store.as_ref(), random_secret()),
+            ),
+            _ => None,
+        };
         if fetcher.is_some() && !self.ticking {
             // Kong traps on a second call: set the period once per root.
             let _ = hostcalls::set_tick_period(Duration::from_millis(TICK_MS));
@@ -457,6 +493,8 @@ impl Root {
             store,
             waiters: Vec::new(),
             cache: RefCell::new(TokenCache::new(cache_size)),
+            limits,
+            response_headers: RefCell::new(Vec::new()),
         })));
     }
 
@@ -547,6 +585,7 @@ fn release_waiters(rt: &Rc<RefCell<Runtime>>, now: u64) {
                     let mut host = WasmHost {
                         kind: r.kind,
                         metrics: &r.metrics,
+                        response_headers: Vec::new(),
                     };
                     adapter::unavailable(
                         cfg,
@@ -555,14 +594,16 @@ fn release_waiters(rt: &Rc<RefCell<Runtime>>, now: u64) {
                         "nothing arrived within the fetch timeout",
                     )
                 }
-                _ => decide(
-                    &r,
-                    &mut WasmHost {
+                _ => {
+                    let mut host = WasmHost {
                         kind: r.kind,
                         metrics: &r.metrics,
-                    },
-                    now,
-                ),
+                        response_headers: Vec::new(),
+                    };
+                    let step = decide(&r, &mut host, now);
+                    r.hold_response_headers(w.context_id, host.response_headers);
+                    step
+                }
             }
         };
         finish(rt, step, w.context_id, now, true);
@@ -571,12 +612,13 @@ fn release_waiters(rt: &Rc<RefCell<Runtime>>, now: u64) {
 
 /// One decision for the request of the effective context.
 fn decide(r: &Runtime, host: &mut WasmHost<'_>, now_ms: u64) -> Step {
+    let limits = r.limits.as_ref();
     let Ok(mut cache) = r.cache.try_borrow_mut() else {
-        return adapter::on_request_headers(&r.loaded, &r.keys(), None, host, now_ms / 1000);
+        return adapter::on_request_headers(&r.loaded, &r.keys(), None, limits, host, now_ms);
     };
     let (hits, misses) = (cache.hits, cache.misses);
     let step =
-        adapter::on_request_headers(&r.loaded, &r.keys(), Some(&mut cache), host, now_ms / 1000);
+        adapter::on_request_headers(&r.loaded, &r.keys(), Some(&mut cache), limits, host, now_ms);
     if cache.hits > hits {
         r.metrics.cache(true);
     } else if cache.misses > misses {
@@ -783,12 +825,22 @@ impl Context for Http {
             .and_then(|rt| rt.try_borrow_mut().ok())
         {
             r.waiters.retain(|w| w.context_id != self.context_id);
+            let _ = r.take_response_headers(self.context_id);
         }
         true
     }
 }
 
 impl HttpContext for Http {
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(r) = self.runtime.as_ref().and_then(|rt| rt.try_borrow().ok()) {
+            for (name, value) in r.take_response_headers(self.context_id) {
+                let _ = hostcall::add_header(MapType::HttpResponseHeaders, name, &value);
+            }
+        }
+        Action::Continue
+    }
+
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         let now = now_ms();
         let Some(rt) = &self.runtime else {
@@ -796,6 +848,7 @@ impl HttpContext for Http {
             let mut host = WasmHost {
                 kind: HostKind::Portable,
                 metrics: &Metrics::default(),
+                response_headers: Vec::new(),
             };
             host.log(
                 LogLevel::Error,
@@ -809,8 +862,11 @@ impl HttpContext for Http {
             let mut host = WasmHost {
                 kind: r.kind,
                 metrics: &r.metrics,
+                response_headers: Vec::new(),
             };
-            decide(&r, &mut host, now)
+            let step = decide(&r, &mut host, now);
+            r.hold_response_headers(self.context_id, host.response_headers);
+            step
         };
         finish(rt, step, self.context_id, now, false)
     }
@@ -819,6 +875,8 @@ impl HttpContext for Http {
 struct WasmHost<'a> {
     kind: HostKind,
     metrics: &'a Metrics,
+    /// Added to the upstream's response (rate-limit fields).
+    response_headers: Vec<(&'static str, String)>,
 }
 
 impl Host for WasmHost<'_> {
@@ -914,6 +972,10 @@ impl Host for WasmHost<'_> {
         })
     }
 
+    fn add_response_header(&mut self, name: &'static str, value: String) {
+        self.response_headers.push((name, value));
+    }
+
     fn client_certificate(&self) -> Box<dyn Fn() -> ClientCertificate> {
         let kind = self.kind;
         Box::new(move || match kind {
@@ -932,4 +994,19 @@ impl Host for WasmHost<'_> {
     fn source_address(&mut self) -> Option<String> {
         hostcall::property(&["source", "address"]).map(|v| String::from_utf8_lossy(&v).into_owned())
     }
+}
+
+/// 16 bytes the host's randomness (WASI `random_get`) seeded: std's hasher
+/// keys come from it.
+fn random_secret() -> [u8; 16] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = [0u8; 16];
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        for (o, b) in chunk.iter_mut().zip(h.finish().to_le_bytes()) {
+            *o = b;
+        }
+    }
+    out
 }

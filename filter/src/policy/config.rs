@@ -6,6 +6,7 @@
 //! read the same way as type errors.
 
 use crate::jose::jwks::{self, JwkIssue, KeySet};
+use crate::policy::limit::{self, LimitSpec};
 use crate::policy::registry::{self, Registry};
 use crate::policy::revocation::{Cutoff, RevocationList, TokenIds};
 use crate::policy::rules::PathPattern;
@@ -61,6 +62,8 @@ pub struct Config {
     pub token_cache_size: usize,
     /// DPoP proofs remembered across workers for replay detection.
     pub dpop_replay_capacity: usize,
+    /// Per-identity rate limits; rules and registry entries may add their own.
+    pub rate_limits: Option<RateLimits>,
     /// Things worth a log line that do not stop the configuration (skipped keys).
     pub warnings: Vec<String>,
 }
@@ -78,6 +81,29 @@ pub struct Provider {
     pub client_id_claims: Vec<String>,
     pub proof_of_possession: ProofOfPossession,
 }
+
+/// Per-identity rate limits (CONTRACT §1.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    pub key: LimitKey,
+    /// Applies to every identity without a limit of its own in the registry.
+    pub default: Option<LimitSpec>,
+    /// `RateLimit` and `RateLimit-Policy` on allowed responses too.
+    pub headers: bool,
+    /// Count and log what would be refused, refuse nothing.
+    pub dry_run: bool,
+    /// Slots per policy in the gateway's shared state.
+    pub max_identities: u32,
+}
+
+/// What identifies a caller for its limits (always within its provider).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKey {
+    ClientId,
+    Subject,
+}
+
+pub const DEFAULT_RATE_LIMIT_IDENTITIES: u32 = 200_000;
 
 /// How a provider's sender-constrained tokens are held to their binding.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,6 +181,8 @@ pub struct Rule {
     pub access: Access,
     /// Tokens bound neither by mTLS nor by DPoP are refused on this rule.
     pub sender_constrained: bool,
+    /// A limit per identity on this rule, on top of the identity's own.
+    pub rate_limit: Option<LimitSpec>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -767,6 +795,9 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         .get("dpop_replay_capacity")
         .and_then(|(v, p)| integer(cx, v, &p, 1024, 4_194_304))
         .map_or(DEFAULT_DPOP_REPLAY_CAPACITY, |n| n as usize);
+    let rate_limits = f
+        .get("rate_limits")
+        .and_then(|(v, p)| read_rate_limits(cx, v, &p));
     f.finish(cx);
 
     let warnings = providers
@@ -795,6 +826,7 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         max_token_bytes,
         token_cache_size,
         dpop_replay_capacity,
+        rate_limits,
         warnings,
     })
 }
@@ -1395,6 +1427,10 @@ fn read_registry_entry(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Optio
         ),
         None => Some(registry::Status::Active),
     };
+    let rate_limit = match f.get("rate_limit") {
+        Some((v, p)) => read_limit(cx, v, &p).map(Some),
+        None => Some(None),
+    };
     f.finish(cx);
     Some(registry::Entry {
         client_id: client_id?,
@@ -1404,6 +1440,88 @@ fn read_registry_entry(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Optio
         expires: expires?,
         max_scopes: max_scopes?,
         status: status?,
+        rate_limit: rate_limit?,
+    })
+}
+
+fn read_limit(cx: &mut Cx, v: &Value, path: &str) -> Option<LimitSpec> {
+    let mut f = Fields::of(cx, Node { value: v, path })?;
+    let before = cx.errors.len();
+    let requests = match f.get("requests") {
+        Some((v, p)) => integer(cx, v, &p, 1, limit::MAX_REQUESTS),
+        None => {
+            cx.err(
+                &child(path, "requests"),
+                "required: requests allowed per `per_s` seconds",
+            );
+            None
+        }
+    };
+    let per_s = match f.get("per_s") {
+        Some((v, p)) => integer(cx, v, &p, 1, limit::MAX_PER_S),
+        None => {
+            cx.err(&child(path, "per_s"), "required: the period in seconds");
+            None
+        }
+    };
+    let burst = f
+        .get("burst")
+        .and_then(|(v, p)| integer(cx, v, &p, 0, limit::MAX_REQUESTS))
+        .unwrap_or(0);
+    f.finish(cx);
+    if cx.errors.len() > before {
+        return None;
+    }
+    Some(LimitSpec {
+        requests: u32::try_from(requests?).ok()?,
+        per_s: u32::try_from(per_s?).ok()?,
+        burst: u32::try_from(burst).ok()?,
+    })
+}
+
+fn read_rate_limits(cx: &mut Cx, v: &Value, path: &str) -> Option<RateLimits> {
+    let mut f = Fields::of(cx, Node { value: v, path })?;
+    let before = cx.errors.len();
+    let key = f
+        .get("key")
+        .and_then(|(v, p)| {
+            one_of(
+                cx,
+                v,
+                &p,
+                &[
+                    ("client_id", LimitKey::ClientId),
+                    ("subject", LimitKey::Subject),
+                ],
+            )
+        })
+        .unwrap_or(LimitKey::ClientId);
+    let default = match f.get("default") {
+        Some((v, p)) => read_limit(cx, v, &p).map(Some),
+        None => Some(None),
+    };
+    let headers = f
+        .get("headers")
+        .and_then(|(v, p)| boolean(cx, v, &p))
+        .unwrap_or(false);
+    let dry_run = f
+        .get("dry_run")
+        .and_then(|(v, p)| boolean(cx, v, &p))
+        .unwrap_or(false);
+    let max_identities = f
+        .get("max_identities")
+        .and_then(|(v, p)| integer(cx, v, &p, 1_000, 10_000_000))
+        .map_or(DEFAULT_RATE_LIMIT_IDENTITIES, |n| n as u32);
+    f.finish(cx);
+    if cx.errors.len() > before {
+        return None;
+    }
+    Some(RateLimits {
+        key,
+        default: default?,
+        headers,
+        dry_run,
+        max_identities,
     })
 }
 
@@ -1949,7 +2067,22 @@ fn read_rule(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<Rule> {
     let clients = f.get("clients");
     let rule_providers = f.get("providers");
     let sender_constrained = f.get("sender_constrained");
+    let rate_limit = f.get("rate_limit");
     f.finish(cx);
+    let rule_limit = rate_limit.as_ref().and_then(|(v, p)| read_limit(cx, v, p));
+    if let (Some((_, p)), Some(n)) = (&rate_limit, &name) {
+        // The name is the policy's name in `RateLimit` response fields.
+        if n.len() > 64
+            || !n
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            cx.err(
+                p,
+                "a rule with a rate_limit needs a name of at most 64 printable ASCII characters without '\"' or '\\' (it names the limit in RateLimit headers)",
+            );
+        }
+    }
     let sender_constrained_flag = sender_constrained
         .as_ref()
         .and_then(|(v, p)| boolean(cx, v, p))
@@ -1962,6 +2095,7 @@ fn read_rule(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<Rule> {
             ("clients", &clients),
             ("providers", &rule_providers),
             ("sender_constrained", &sender_constrained),
+            ("rate_limit", &rate_limit),
         ]
         .iter()
         .filter(|(_, v)| v.is_some())
@@ -2015,6 +2149,7 @@ fn read_rule(cx: &mut Cx, node: Node<'_>, providers: &[&str]) -> Option<Rule> {
         path: pattern?,
         access,
         sender_constrained: sender_constrained_flag,
+        rate_limit: rule_limit,
     })
 }
 

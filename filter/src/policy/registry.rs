@@ -3,6 +3,7 @@
 //! configuration (or per fetched document) and looked up per request by
 //! client id in O(1), without allocating.
 
+use crate::policy::limit::LimitSpec;
 use std::collections::HashMap;
 
 /// `status` of a registry entry.
@@ -26,6 +27,8 @@ pub struct Entry {
     /// judged. `None`: no ceiling.
     pub max_scopes: Option<Vec<String>>,
     pub status: Status,
+    /// This identity's own rate limit, in place of the default one.
+    pub rate_limit: Option<LimitSpec>,
 }
 
 impl Entry {
@@ -131,6 +134,7 @@ mod tests {
             expires: None,
             max_scopes: None,
             status: Status::Active,
+            rate_limit: None,
         }
     }
 

@@ -64,6 +64,7 @@ pub fn line(
             Registration::Registered {
                 owner,
                 dropped_scopes,
+                ..
             } => {
                 obj.insert("registered".into(), json!(true));
                 obj.insert("owner".into(), json!(owner));

@@ -8,6 +8,7 @@ use crate::policy::config::{
     Access, Config, DefaultAction, OnUnavailable, RegistrySource, Requirements, RevocationSource,
     StatusListPolicy, TokenSource, Unregistered,
 };
+use crate::policy::limit::LimitSpec;
 use crate::policy::path;
 use crate::policy::registry::{Registry, Status};
 use crate::policy::revocation::{RevocationList, TokenFacts};
@@ -113,6 +114,11 @@ pub struct Decision {
     pub bound: Bound,
     /// The token is DPoP-bound: challenges use the DPoP scheme.
     pub dpop_bound: bool,
+    /// `RateLimit-Policy` and `RateLimit` values, when limits applied and
+    /// the caller is told them.
+    pub rate_limit_fields: Option<(String, String)>,
+    /// `Retry-After` of a rate-limited request.
+    pub retry_after_s: Option<u64>,
 }
 
 /// The registry's view of a verified caller.
@@ -124,6 +130,8 @@ pub enum Registration {
         /// The token's scopes outside the identity's ceiling, dropped before
         /// the rules were judged (the over-privilege signal).
         dropped_scopes: Vec<String>,
+        /// The identity's own rate limit.
+        rate_limit: Option<LimitSpec>,
     },
 }
 
@@ -144,6 +152,8 @@ impl Decision {
             scheme: Scheme::Bearer,
             bound: Bound::default(),
             dpop_bound: false,
+            rate_limit_fields: None,
+            retry_after_s: None,
         }
     }
 
@@ -151,6 +161,11 @@ impl Decision {
         self.reason = reason;
         self.verdict = Verdict::Deny(Denial::new(reason, message));
         self
+    }
+
+    /// Refused by a rate limit (checked after everything else allowed it).
+    pub fn rate_limited(self, message: impl Into<String>) -> Self {
+        self.deny(Reason::RateLimited, message)
     }
 
     /// A request refused before any other check: 400 `request_malformed`.
@@ -590,6 +605,7 @@ fn registry_gate(cfg: &Config, store: &dyn KeyStore, id: &Rc<Identity>, now: u64
         Some(Registration::Registered {
             owner: entry.owner.clone(),
             dropped_scopes: Vec::new(),
+            rate_limit: entry.rate_limit,
         })
     };
     if entry.status == Status::Disabled {
@@ -644,6 +660,7 @@ fn registry_gate(cfg: &Config, store: &dyn KeyStore, id: &Rc<Identity>, now: u64
         registration: Registration::Registered {
             owner: entry.owner.clone(),
             dropped_scopes: dropped,
+            rate_limit: entry.rate_limit,
         },
     }
 }

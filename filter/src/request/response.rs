@@ -65,6 +65,15 @@ pub fn denial(cfg: &Config, reason: Reason, message: &str, d: Option<&Decision>)
             headers.push(("retry-after", Cow::Borrowed("5")));
             None
         }
+        DenialClass::RateLimited => {
+            let retry = d.and_then(|d| d.retry_after_s).unwrap_or(1).max(1);
+            headers.push(("retry-after", Cow::Owned(retry.to_string())));
+            if let Some((policy, state)) = d.and_then(|d| d.rate_limit_fields.as_ref()) {
+                headers.push(("ratelimit-policy", Cow::Owned(policy.clone())));
+                headers.push(("ratelimit", Cow::Owned(state.clone())));
+            }
+            None
+        }
         DenialClass::None | DenialClass::Internal => None,
     };
     if let Some(mut c) = challenge {

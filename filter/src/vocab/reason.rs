@@ -66,6 +66,8 @@ pub enum Reason {
     /// The token is bound to another key than the proof's, or a DPoP-bound
     /// token came with the `Bearer` scheme, or a proof with an unbound token.
     DpopBindingMismatch,
+    /// The identity is over a rate limit (its own, the default, or the rule's).
+    RateLimited,
     /// The filter could not apply its configuration (Kong keeps the worker alive
     /// and answers fail-closed instead of refusing the update).
     ConfigInvalid,
@@ -74,7 +76,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 39] = [
+    pub const ALL: [Reason; 40] = [
         Reason::Allowed,
         Reason::PublicRoute,
         Reason::TokenMissing,
@@ -112,6 +114,7 @@ impl Reason {
         Reason::DpopProofInvalid,
         Reason::DpopProofReplayed,
         Reason::DpopBindingMismatch,
+        Reason::RateLimited,
         Reason::ConfigInvalid,
         Reason::InternalError,
     ];
@@ -155,6 +158,7 @@ impl Reason {
             Reason::DpopProofInvalid => "dpop_proof_invalid",
             Reason::DpopProofReplayed => "dpop_proof_replayed",
             Reason::DpopBindingMismatch => "dpop_binding_mismatch",
+            Reason::RateLimited => "rate_limited",
             Reason::ConfigInvalid => "config_invalid",
             Reason::InternalError => "internal_error",
         }
@@ -202,6 +206,7 @@ impl Reason {
             | Reason::RegistryUnavailable
             | Reason::RevocationUnavailable
             | Reason::StatusUnavailable => DenialClass::Unavailable,
+            Reason::RateLimited => DenialClass::RateLimited,
             Reason::ConfigInvalid | Reason::InternalError => DenialClass::Internal,
         }
     }
@@ -251,6 +256,7 @@ impl Reason {
             Reason::DpopProofInvalid => "the DPoP proof is invalid",
             Reason::DpopProofReplayed => "the DPoP proof was already used",
             Reason::DpopBindingMismatch => "the token is not bound to the key of this DPoP proof",
+            Reason::RateLimited => "this client is over its rate limit",
             Reason::ConfigInvalid => "the gateway's authorization configuration is invalid",
             Reason::InternalError => "internal error",
         }
@@ -278,6 +284,8 @@ pub enum DenialClass {
     /// so the client is not sent to fetch a scope it already holds.
     Forbidden,
     Unavailable,
+    /// Over a rate limit: 429 with `Retry-After` and `RateLimit` fields.
+    RateLimited,
     Internal,
 }
 
@@ -289,6 +297,7 @@ impl DenialClass {
             DenialClass::InvalidRequest => 400,
             DenialClass::InsufficientScope | DenialClass::Forbidden => 403,
             DenialClass::Unavailable => 503,
+            DenialClass::RateLimited => 429,
             DenialClass::Internal => 500,
         }
     }
@@ -304,6 +313,7 @@ impl DenialClass {
             DenialClass::InsufficientScope => "insufficient_scope",
             DenialClass::Forbidden => "access_denied",
             DenialClass::Unavailable => "temporarily_unavailable",
+            DenialClass::RateLimited => "rate_limited",
             DenialClass::Internal => "server_error",
         }
     }

@@ -1,0 +1,313 @@
+//! Rate limits through the adapter, with a recording host and one shared
+//! store: which limits apply, what a refused caller is told, what an allowed
+//! one is told, and dry runs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use scopegate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step};
+use scopegate::host::wire::HeaderMap;
+use scopegate::identity::shared::{MemoryStore, SharedStore};
+use scopegate::identity::validate::{KeyStore, Keys, NoRemoteKeys};
+use scopegate::request::limits::Limits;
+use scopegate::request::response::LocalResponse;
+use scopegate::vocab::reason::Reason;
+use serde_json::{json, Value};
+use std::rc::Rc;
+use support::*;
+
+#[derive(Default)]
+struct FakeHost {
+    headers: Vec<(String, String)>,
+    response: Option<LocalResponse>,
+    response_headers: Vec<(String, String)>,
+    counts: Vec<Reason>,
+    signals: Vec<Signal>,
+    logs: Vec<(LogLevel, String)>,
+}
+
+impl Host for FakeHost {
+    fn request_headers(&mut self) -> HeaderMap {
+        HeaderMap::from_pairs(&self.headers)
+    }
+    fn remove_request_header(&mut self, _: &str) {}
+    fn add_request_header(&mut self, _: &str, _: &str) {}
+    fn set_path(&mut self, _: &str) {}
+    fn send_response(&mut self, r: &LocalResponse) {
+        self.response = Some(LocalResponse {
+            status: r.status,
+            headers: r.headers.clone(),
+            body: r.body.clone(),
+        });
+    }
+    fn set_property(&mut self, _: &str, _: &str) {}
+    fn count(&mut self, reason: Reason) {
+        self.counts.push(reason);
+    }
+    fn count_signal(&mut self, signal: Signal) {
+        self.signals.push(signal);
+    }
+    fn log(&mut self, level: LogLevel, message: &str) {
+        self.logs.push((level, message.into()));
+    }
+    fn source_address(&mut self) -> Option<String> {
+        None
+    }
+    fn add_response_header(&mut self, name: &'static str, value: String) {
+        self.response_headers.push((name.into(), value));
+    }
+}
+
+/// A gateway's shared state: what every worker sees.
+struct Shared(MemoryStore);
+
+impl KeyStore for Shared {
+    fn keys(&self, provider: usize) -> Keys {
+        NoRemoteKeys.keys(provider)
+    }
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        Some(&self.0)
+    }
+}
+
+struct Gateway {
+    loaded: Loaded,
+    limits: Limits,
+    store: Shared,
+}
+
+impl Gateway {
+    fn new(doc: &Value) -> Gateway {
+        let cfg = config_from(doc);
+        let limits = Limits::new(&cfg, [7; 16]).expect("rate_limits configured");
+        Gateway {
+            loaded: Loaded::Ready(Rc::new(cfg)),
+            limits,
+            store: Shared(MemoryStore::new()),
+        }
+    }
+
+    fn send(&self, path: &str, token: &str, now_ms: u64) -> FakeHost {
+        let mut host = FakeHost {
+            headers: vec![
+                (":method".into(), "GET".into()),
+                (":path".into(), path.into()),
+                ("authorization".into(), format!("Bearer {token}")),
+            ],
+            ..FakeHost::default()
+        };
+        let step = adapter::on_request_headers(
+            &self.loaded,
+            &self.store,
+            None,
+            Some(&self.limits),
+            &mut host,
+            now_ms,
+        );
+        assert_eq!(step == Step::Responded, host.response.is_some());
+        host
+    }
+}
+
+fn with_limits(limits: Value) -> Value {
+    let mut doc = base_config();
+    doc["rate_limits"] = limits;
+    doc
+}
+
+fn header<'a>(r: &'a LocalResponse, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_ref())
+}
+
+const T0: u64 = NOW * 1000;
+
+#[test]
+fn past_requests_plus_burst_the_caller_gets_429_with_retry_after_and_ratelimit_fields() {
+    let gw = Gateway::new(&with_limits(
+        json!({"default": {"requests": 2, "per_s": 10, "burst": 1}}),
+    ));
+    let token = rs256(&claims("payments:read"));
+    for _ in 0..3 {
+        let h = gw.send("/payments/1", &token, T0);
+        assert!(h.response.is_none(), "within requests + burst");
+        assert!(h.response_headers.is_empty(), "headers: false");
+    }
+    let h = gw.send("/payments/1", &token, T0);
+    let r = h.response.expect("refused");
+    assert_eq!(r.status, 429);
+    assert_eq!(h.counts, vec![Reason::RateLimited]);
+    // One token every 5 s: the next request passes in 5 s.
+    assert_eq!(header(&r, "retry-after"), Some("5"));
+    assert_eq!(
+        header(&r, "ratelimit-policy"),
+        Some("\"default\";q=2;w=10;scopegate-burst=1")
+    );
+    assert_eq!(header(&r, "ratelimit"), Some("\"default\";r=0;t=5"));
+    assert_eq!(header(&r, "www-authenticate"), None);
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(body["reason"], "rate_limited");
+    // The audit line (denied requests are logged by default) names the policy.
+    assert!(
+        h.logs
+            .iter()
+            .any(|(_, m)| m.contains("\"rate_limited\"") && m.contains("\\\"default\\\"")),
+        "{:?}",
+        h.logs
+    );
+    // Tokens come back at requests / per_s.
+    assert!(gw
+        .send("/payments/1", &token, T0 + 5_000)
+        .response
+        .is_none());
+}
+
+#[test]
+fn identities_have_buckets_of_their_own_keyed_on_the_verified_client() {
+    let gw = Gateway::new(&with_limits(
+        json!({"default": {"requests": 1, "per_s": 60}}),
+    ));
+    let a = rs256(&claims("payments:read"));
+    let b = rs256(&with(
+        claims("payments:read"),
+        "client_id",
+        json!("other-client"),
+    ));
+    assert!(gw.send("/payments/1", &a, T0).response.is_none());
+    assert!(gw.send("/payments/1", &b, T0).response.is_none());
+    assert_eq!(gw.send("/payments/1", &a, T0).response.unwrap().status, 429);
+    // Same client, another subject: the same bucket (key: client_id).
+    let a2 = rs256(&with(claims("payments:read"), "sub", json!("someone-else")));
+    assert_eq!(
+        gw.send("/payments/1", &a2, T0).response.unwrap().status,
+        429
+    );
+}
+
+#[test]
+fn with_headers_on_allowed_responses_carry_the_fields_too() {
+    let gw = Gateway::new(&with_limits(
+        json!({"default": {"requests": 10, "per_s": 60}, "headers": true}),
+    ));
+    let h = gw.send("/payments/1", &rs256(&claims("payments:read")), T0);
+    assert!(h.response.is_none());
+    assert_eq!(
+        h.response_headers,
+        vec![
+            (
+                "ratelimit-policy".to_string(),
+                "\"default\";q=10;w=60".to_string()
+            ),
+            ("ratelimit".to_string(), "\"default\";r=9;t=6".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn denied_requests_take_nothing_from_the_bucket() {
+    let gw = Gateway::new(&with_limits(
+        json!({"default": {"requests": 1, "per_s": 60}}),
+    ));
+    let token = rs256(&claims("payments:read"));
+    // No rule allows this path: 403, not counted against the limit.
+    for _ in 0..5 {
+        assert_eq!(
+            gw.send("/nowhere", &token, T0).response.unwrap().status,
+            403
+        );
+    }
+    assert!(gw.send("/payments/1", &token, T0).response.is_none());
+}
+
+#[test]
+fn a_rule_limit_applies_per_identity_on_that_rule_on_top_of_the_default() {
+    let mut doc = with_limits(json!({"default": {"requests": 100, "per_s": 60}}));
+    doc["rules"][1]["rate_limit"] = json!({"requests": 1, "per_s": 60});
+    let gw = Gateway::new(&doc);
+    let token = rs256(&claims("payments:read"));
+    assert!(gw.send("/payments/1", &token, T0).response.is_none());
+    let r = gw.send("/payments/2", &token, T0).response.unwrap();
+    assert_eq!(r.status, 429);
+    assert_eq!(
+        header(&r, "ratelimit-policy"),
+        Some("\"default\";q=100;w=60, \"read\";q=1;w=60")
+    );
+    // The refused request took nothing from the default limit.
+    assert_eq!(
+        header(&r, "ratelimit").map(|v| v.starts_with("\"default\";r=99;")),
+        Some(true)
+    );
+}
+
+#[test]
+fn a_registry_entry_limit_replaces_the_default_for_that_identity() {
+    let mut doc = with_limits(json!({"default": {"requests": 1, "per_s": 60}}));
+    doc["identities"] = json!({"registry": {"inline": [
+        {"client_id": "billing-batch", "owner": "billing@example.com",
+         "rate_limit": {"requests": 3, "per_s": 60}}
+    ]}});
+    let gw = Gateway::new(&doc);
+    let token = rs256(&claims("payments:read"));
+    for _ in 0..3 {
+        assert!(gw.send("/payments/1", &token, T0).response.is_none());
+    }
+    let r = gw.send("/payments/1", &token, T0).response.unwrap();
+    assert_eq!(
+        header(&r, "ratelimit-policy"),
+        Some("\"identity\";q=3;w=60")
+    );
+}
+
+#[test]
+fn in_dry_run_over_the_limit_is_counted_and_logged_but_let_through() {
+    let gw = Gateway::new(&with_limits(
+        json!({"default": {"requests": 1, "per_s": 60}, "dry_run": true}),
+    ));
+    let token = rs256(&claims("payments:read"));
+    assert!(gw.send("/payments/1", &token, T0).response.is_none());
+    let h = gw.send("/payments/1", &token, T0);
+    assert!(h.response.is_none());
+    assert_eq!(h.counts, vec![Reason::Allowed]);
+    assert_eq!(h.signals, vec![Signal::RateLimitDryRun]);
+    assert!(h
+        .logs
+        .iter()
+        .any(|(l, m)| *l == LogLevel::Warn && m.contains("over the rate limit \"default\"")));
+}
+
+#[test]
+fn limits_must_be_well_formed() {
+    for (limits, fault) in [
+        (
+            json!({"default": {"per_s": 60}}),
+            "/rate_limits/default/requests",
+        ),
+        (
+            json!({"default": {"requests": 0, "per_s": 60}}),
+            "/rate_limits/default/requests",
+        ),
+        (
+            json!({"default": {"requests": 1, "per_s": 0}}),
+            "/rate_limits/default/per_s",
+        ),
+        (json!({"key": "ip"}), "/rate_limits/key"),
+        (
+            json!({"default": {"requests": 1, "per_s": 1, "window": 3}}),
+            "/rate_limits/default/window",
+        ),
+    ] {
+        let errors = scopegate::policy::config::parse_value(&with_limits(limits.clone()))
+            .expect_err("refused");
+        assert!(
+            errors.iter().any(|e| e.to_string().starts_with(fault)),
+            "{limits}: {errors:?}"
+        );
+    }
+}
