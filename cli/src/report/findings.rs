@@ -73,6 +73,9 @@ pub fn build(tally: &Tally, known: &Known, opts: &Options) -> Report {
         findings,
         timeline: Timeline {
             from: timeline_axis.from.map(rfc3339),
+            to: timeline_axis
+                .from
+                .map(|f| rfc3339(f + timeline_axis.bucket_s * timeline_axis.buckets)),
             bucket_s: timeline_axis.bucket_s,
             buckets: timeline_axis.buckets,
             requests: total,

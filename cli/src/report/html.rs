@@ -261,6 +261,15 @@ fn timeline(out: &mut String, r: &Report) {
             esc(from)
         );
     }
+    if let Some(to) = &r.timeline.to {
+        let _ = write!(
+            out,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            w - right,
+            h - 8.0,
+            esc(to)
+        );
+    }
     for (k, id) in busiest.iter().enumerate() {
         let colour = COLOURS.get(k).copied().unwrap_or("#000");
         let points: Vec<String> = id

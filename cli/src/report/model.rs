@@ -206,6 +206,8 @@ pub struct UnrequiredScope {
 #[derive(Debug, Serialize)]
 pub struct Timeline {
     pub from: Option<String>,
+    /// The end of the last bucket.
+    pub to: Option<String>,
     pub bucket_s: u64,
     pub buckets: u64,
     /// All identities' requests per bucket.
