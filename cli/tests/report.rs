@@ -535,3 +535,33 @@ fn help_describes_every_option() {
     }
     assert!(text(&run(&["--help"]).stdout).contains("scopegate report"));
 }
+
+/// Every member the JSON report has is documented in docs/report.md (the
+/// names inside `denied`, `rules` and the like are data, not members).
+#[test]
+fn every_member_of_the_json_report_is_documented() {
+    fn members<'a>(v: &'a Value, out: &mut std::collections::BTreeSet<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    out.insert(k);
+                    if !matches!(k.as_str(), "denied" | "rules") {
+                        members(v, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| members(v, out)),
+            _ => {}
+        }
+    }
+    let r = example();
+    let mut names = std::collections::BTreeSet::new();
+    members(&r, &mut names);
+    let docs = std::fs::read_to_string(common::root().join("docs/report.md")).unwrap();
+    let missing: Vec<&&str> = names
+        .iter()
+        .filter(|n| !docs.contains(&format!("`{n}`")) && !docs.contains(&format!("\"{n}\"")))
+        .collect();
+    assert!(missing.is_empty(), "not in docs/report.md: {missing:?}");
+    assert!(names.len() > 60, "{names:?}");
+}

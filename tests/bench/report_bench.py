@@ -14,6 +14,7 @@ Only the standard library; the log is written once to tests/bench/.work/ and reu
 """
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -59,7 +60,7 @@ def generate(path, lines, identities, seed=7):
                 if n >= lines:
                     break
                 reqs = rng.randint(1, 500)
-                denied = rng.randint(0, 3)
+                denied = rng.randint(0, min(3, reqs))
                 used = [r for r, need in RULES.items() if need[0] in granted] or ["orders-read"]
                 inv = ('{"inventory":"scopegate","version":1,"window_start":"%s","window_end":"%s",'
                        '"provider":"%s","client_id":"%s","subject":"%s","first_seen":"%s","last_seen":"%s",'
@@ -92,10 +93,10 @@ def generate(path, lines, identities, seed=7):
     tmp.replace(path)
 
 
-def run_once(binary, log):
+def run_once(binary, log, out):
     t0 = time.perf_counter()
     p = subprocess.Popen([str(binary), "report", "--format", "json", "--now", "2026-12-31T00:00:00Z",
-                          str(log)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                          "-o", str(out), str(log)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
     elapsed = time.perf_counter() - t0
     err = p.stderr.read().decode() if p.stderr else ""
@@ -124,7 +125,15 @@ def main():
         generate(log, a.lines, a.identities)
         print(f"generated {log} ({log.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s",
               file=sys.stderr)
-    runs = [run_once(binary, log) for _ in range(a.runs)]
+    out = work / "report-bench.json"
+    runs = [run_once(binary, log, out) for _ in range(a.runs)]
+    # The numbers count only if every line was read as what it is.
+    summary = json.loads(out.read_text())["summary"]
+    lines = summary["lines"]
+    counted = lines["inventory"] + lines["audit"] + lines["audit_inventoried"]
+    if lines["read"] != a.lines or counted != a.lines or summary["identities"] != a.identities:
+        sys.exit(f"the report did not read the log as generated: {summary['lines']}, "
+                 f"{summary['identities']} identities")
     times = [r[0] for r in runs]
     rss = max(r[1] for r in runs)
     best = min(times)
