@@ -369,12 +369,6 @@ impl Tally {
     }
 }
 
-impl AsRef<str> for Text<'_> {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 /// The identity's record, created at its first line. Two levels, and a
 /// lookup before any insert, so that a known identity costs no allocation.
 /// (`None` cannot happen: the record was just made.)

@@ -4,7 +4,10 @@
 
 use super::aggregate::{self, Seen, Tally};
 use super::inputs::Known;
-use super::model::*;
+use super::model::{
+    Dormant, Expiring, Findings, Identity, LeastPrivilege, Lines, LongLived, Meta, Outcomes,
+    Overflow, Report, Summary, Timeline, Unregistered, UnrequiredScope,
+};
 use scopegate::vocab::time::rfc3339;
 use std::collections::{BTreeMap, BTreeSet};
 
