@@ -30,6 +30,7 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
     match cmd.as_str() {
         "check-config" => crate::check::run(rest),
         "explain" => crate::explain::run(rest),
+        "report" => crate::report::run(rest),
         "schema" => {
             let args = Args::parse(rest, &[], &["registry"])?;
             if !args.positional.is_empty() {

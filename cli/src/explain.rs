@@ -70,8 +70,9 @@ impl KeyStore for FileKeys {
     }
 }
 
-/// The configuration `--config` (and `--select`) name.
-fn load(file: &str, select: Option<&str>) -> Result<(Found, Config), String> {
+/// The configuration `--config` (and `--select`) name; `report --config`
+/// reads it the same way.
+pub fn load(file: &str, select: Option<&str>) -> Result<(Found, Config), String> {
     let (name, found) = findings(file).map_err(|(m, _)| m)?;
     let list = |locations: &mut dyn Iterator<Item = &Location>| -> String {
         locations.map(|at| format!("\n  {at}")).collect()

@@ -9,6 +9,8 @@ pub const USAGE: &str = "usage:
                     [--header 'Name: value']... [--now UNIX_SECONDS] [--jwks PROVIDER=FILE]...
                     [--registry FILE] [--revocation FILE]
                     [--status-list URI=FILE]...
+  scopegate report [--config FILE] [--registry FILE] [--since T] [--unused-days N]
+                   [--now T] [--format text|json|html] [-o FILE] LOG...
   scopegate schema [--registry]
   scopegate token --key FILE [--alg ALG] [--kid KID] [--iss ISS] [--sub SUB] [--aud AUD]...
                   [--scope 'a b'] [--client-id ID] [--ttl SECONDS] [--now UNIX_SECONDS]
@@ -128,6 +130,49 @@ Options:
 
 ";
 
+pub const REPORT: &str =
+    "usage: scopegate report [--config FILE] [--select WHERE] [--registry FILE]
+                        [--since T] [--unused-days N] [--now T]
+                        [--format text|json|html] [-o FILE] LOG...
+
+An inventory of the machine identities the filter saw, from the inventory
+lines and audit lines it writes, with findings for a security review: scopes
+granted but never exercised (and the narrower set to ask for), registered
+identities not seen for N days or expiring, unregistered identities, tokens
+longer-lived than the provider allows, rules never matched and scopes no rule
+requires. docs/report.md describes the lines and every member of the report.
+
+Each LOG is an Envoy log, Kong's (nginx) error log, or a file of JSON lines;
+`-` reads standard input; gzip-compressed files are read as such. A line is
+counted when it holds {\"inventory\":\"scopegate\"... or {\"audit\":\"scopegate\"...
+anywhere (log prefixes and suffixes are ignored); other lines are skipped and
+counted. An audit line marked \"inventoried\": true is not counted again.
+
+Options:
+  --config FILE        the configuration, or a file holding it (see below):
+                       rules and the scopes they require, providers'
+                       max_lifetime_s, and an inline registry. Default: none
+                       (rule findings are not computed; `exercised` scopes
+                       come from inventory lines only)
+  --select WHERE       which configuration, when FILE holds several: as for
+                       `explain`. Default: the only one found
+  --registry FILE      an identity registry document ({\"identities\": [...]},
+                       JSON or YAML). Default: the configuration's inline
+                       registry, if any; without one, dormant and expiring
+                       identities are not computed
+  --since T            ignore lines older than T (RFC 3339). Default: none
+  --unused-days N      a registered identity not seen for N days is dormant.
+                       Default: 30
+  --now T              the instant to judge at (RFC 3339). Default: the clock
+  --format F           text (for a terminal), json (docs/report.md), or html
+                       (one self-contained page with charts). Default: text
+  -o, --output FILE    write the report to FILE. Default: standard output
+
+Exit: 0 the report was written; 2 usage errors, an unreadable LOG, --config
+or --registry.
+
+";
+
 pub const SCHEMA: &str = "usage: scopegate schema [--registry]
 
 Prints the JSON Schema (draft-04) of the configuration: the same file as
@@ -172,6 +217,7 @@ pub fn of(command: &str) -> Option<String> {
     Some(match command {
         "check-config" => format!("{CHECK_CONFIG}{FILES}"),
         "explain" => format!("{EXPLAIN}{FILES}"),
+        "report" => format!("{REPORT}{FILES}"),
         "schema" => SCHEMA.to_string(),
         "token" => {
             let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.as_str()).collect();

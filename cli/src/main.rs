@@ -9,6 +9,7 @@ mod explain;
 mod help;
 mod lint;
 mod registry;
+mod report;
 mod revocation;
 mod sources;
 mod statuslist;
