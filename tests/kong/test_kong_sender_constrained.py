@@ -33,6 +33,7 @@ test_dpop_proof_for_the_url_the_client_used marks as a known failure.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -403,3 +404,11 @@ def test_sender_constrained_rule(kong, bearer_token, dpop_key, dpop_token, mtls_
     target = new_target("/bound")
     r = send(kong, target, [("Authorization", f"Bearer {mtls_token}")], client_cert=mtls_cert)
     expect_passed(kong, r, target, "mtls")
+
+
+def test_no_host_errors(kong):
+    """Reading `ngx.ssl_client_raw_cert` (with a certificate, without one, on a
+    plain connection) and everything above leave no error in nginx's log."""
+    bad = [l for l in kong.log_text().splitlines() if re.search(r"\[(alert|crit|emerg|error)\]", l)]
+    assert not bad, "\n".join(bad[:10])
+    assert not kong.dead_worker_lines(), kong.dead_worker_lines()
