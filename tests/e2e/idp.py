@@ -19,6 +19,8 @@ and RFC 9449 (DPoP) access tokens.
   client certificates (files on disk for Envoy and `ssl`), and
   `tls_listener()` for `harness.Envoy(..., tls=...)`.
 * `jwk_thumbprint` (RFC 7638) and `x5t_s256` (RFC 8705 §3.1).
+* `challenges`: the `WWW-Authenticate` challenges of a response, parsed
+  (shared by the Envoy and Kong sender-constrained tests).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -98,6 +101,38 @@ def access_token_hash(access_token: str) -> str:
 def htu(url: str) -> str:
     """A URL without its query and fragment (RFC 9449 §4.2 `htu`)."""
     return url.split("#", 1)[0].split("?", 1)[0]
+
+
+# --------------------------------------------------------------------------
+# Challenges (RFC 9110 §11.6.1)
+# --------------------------------------------------------------------------
+
+_SCHEME = re.compile(r"[\s,]*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?=[\s,]|$)")
+_PARAM = re.compile(r"[\s]*([A-Za-z0-9!#$%&'*+.^_`|~-]+)[\s]*=[\s]*(\"(?:[^\"\\]|\\.)*\"|[^\s,]*)[\s]*,?")
+
+
+def challenges(resp: "h.Response") -> list[tuple[str, dict]]:
+    """Every WWW-Authenticate challenge: (scheme, {param: value})."""
+    out = []
+    for text in resp.headers.get_all("www-authenticate"):
+        i = 0
+        while i < len(text):
+            m = _SCHEME.match(text, i)
+            if not m:
+                break
+            i = m.end()
+            params = {}
+            while True:
+                p = _PARAM.match(text, i)
+                if not p:
+                    break
+                value = p.group(2)
+                if value.startswith('"'):
+                    value = re.sub(r"\\(.)", r"\1", value[1:-1])
+                params[p.group(1).lower()] = value
+                i = p.end()
+            out.append((m.group(1), params))
+    return out
 
 
 # --------------------------------------------------------------------------

@@ -198,32 +198,7 @@ def audit_for(gw: h.Envoy, path: str, count: int = 1, timeout: float = 3.0) -> l
     return found
 
 
-_SCHEME = re.compile(r"[\s,]*([A-Za-z0-9!#$%&'*+.^_`|~-]+)(?=[\s,]|$)")
-_PARAM = re.compile(r"[\s]*([A-Za-z0-9!#$%&'*+.^_`|~-]+)[\s]*=[\s]*(\"(?:[^\"\\]|\\.)*\"|[^\s,]*)[\s]*,?")
-
-
-def challenges(resp: h.Response) -> list[tuple[str, dict]]:
-    """Every WWW-Authenticate challenge: (scheme, {param: value})."""
-    out = []
-    for text in resp.headers.get_all("www-authenticate"):
-        i = 0
-        while i < len(text):
-            m = _SCHEME.match(text, i)
-            if not m:
-                break
-            i = m.end()
-            params = {}
-            while True:
-                p = _PARAM.match(text, i)
-                if not p:
-                    break
-                value = p.group(2)
-                if value.startswith('"'):
-                    value = re.sub(r"\\(.)", r"\1", value[1:-1])
-                params[p.group(1).lower()] = value
-                i = p.end()
-            out.append((m.group(1), params))
-    return out
+challenges = idp.challenges
 
 
 def expect_refused(gw: h.Envoy, resp: h.Response, target: str, reason: str, token: str | None = None) -> dict:

@@ -11,7 +11,11 @@ adds what differs here:
 * `Nginx`: one nginx master with 2 workers per filter configuration, the
   filter loaded as Kong loads it (`wasm { module ... }` + `proxy_wasm` in the
   location), HTTP/1.1 and h2c (prior knowledge) on the same port, and a
-  second server block without the filter on another port.
+  second server block without the filter on another port; with `tls=` (an
+  `e2e.TlsListener`) the filtered server block also listens with TLS on
+  `tls_port`, requesting client certificates (`ssl_verify_client
+  optional`) so that `$ssl_client_raw_cert` (the filter's
+  `ngx.ssl_client_raw_cert`) holds the one presented.
 """
 
 from __future__ import annotations
@@ -250,6 +254,7 @@ class Nginx:
         nginx_bin: str | None = None,
         workers: int = 2,
         access_phase: bool = True,
+        tls: "e2e.TlsListener | None" = None,
     ):
         self.name = name
         self.echo = echo
@@ -258,6 +263,7 @@ class Nginx:
         self.nginx_bin = nginx_bin or find_nginx()
         self.workers = workers
         self.access_phase = access_phase
+        self.tls = tls
         self.dir = tempfile.mkdtemp(prefix=f"scopegate-kong-{name}-")
         os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
         self.conf_path = os.path.join(self.dir, "nginx.conf")
@@ -266,6 +272,28 @@ class Nginx:
         self.proc: subprocess.Popen | None = None
         self.port = None
         self.plain_port = None
+        self.tls_port = None
+
+    def _tls_directives(self) -> str:
+        """A TLS listener on `tls_port` in the filtered server block: the
+        server certificate of `tls`, client certificates requested and, when
+        one is presented, verified against `tls.ca_cert` (`optional`: a client
+        may present none, and the filter decides)."""
+        if self.tls is None:
+            return ""
+        t = self.tls
+        lines = [
+            f"listen 127.0.0.1:{self.tls_port} ssl;",
+            f"ssl_certificate {e2e._as_file(t.server_cert, '.crt')};",
+            f"ssl_certificate_key {e2e._as_file(t.server_key, '.key')};",
+        ]
+        if t.ca_cert is not None:
+            mode = "on" if t.require_client_cert else "optional"
+            lines += [
+                f"ssl_client_certificate {e2e._as_file(t.ca_cert, '.crt')};",
+                f"ssl_verify_client {mode};",
+            ]
+        return "\n        ".join(lines)
 
     def render(self) -> str:
         cfg_text = filter_config_text(self.filter_config)
@@ -276,6 +304,7 @@ class Nginx:
                 f"is {NGINX_MAX_TOKEN} (use fewer or smaller keys in the test config)"
             )
         phase = "proxy_wasm_request_headers_in_access on;" if self.access_phase else ""
+        tls = self._tls_directives()
         d = self.dir
         return f"""
 daemon off;
@@ -304,6 +333,7 @@ http {{
 
     server {{
         listen 127.0.0.1:{self.port};
+        {tls}
         http2 on;
         server_name scopegate.kong.test;
 
@@ -332,6 +362,7 @@ http {{
             raise NginxStartError(f"nginx binary not found (KONG_NGINX_BIN={os.environ.get('KONG_NGINX_BIN')!r})")
         self.port = free_port()
         self.plain_port = free_port()
+        self.tls_port = free_port() if self.tls is not None else None
         with open(self.conf_path, "w") as f:
             f.write(self.render())
         self.stderr = open(os.path.join(self.dir, "logs", "stderr.log"), "wb")
@@ -433,6 +464,30 @@ http {{
 
     def get(self, target, token=None, headers=None, **kw):
         return self.request("GET", target, headers=headers, token=token, **kw)
+
+    # -- the TLS listener (tls=) -----------------------------------------------
+
+    @property
+    def tls_authority(self) -> str:
+        """The Host of requests to the TLS listener."""
+        return f"127.0.0.1:{self.tls_port}"
+
+    def tls_url(self, target: str) -> str:
+        """The URL a request to the TLS listener is made to."""
+        return f"https://{self.tls_authority}{target}"
+
+    def tls_request(self, method, target, headers=None, body=None, token=None, marker=True, timeout=10.0,
+                    client_cert=None, host: str | None = None):
+        """HTTP/1.1 over TLS to `tls_port`, presenting `client_cert` (an
+        object with `cert_path`/`key_path`, or a (cert, key) pair) if given."""
+        if self.tls is None:
+            raise ValueError(f"nginx {self.name}: no TLS listener (tls=)")
+        hdrs = e2e._header_list(headers)
+        if token is not None:
+            hdrs.append(("Authorization", f"Bearer {token}"))
+        return e2e.http1_request(self.tls_port, method, target, hdrs, body, echo=self.echo, marker=marker,
+                                 timeout=timeout, ssl_context=self.tls.client_context(client_cert),
+                                 host=host or self.tls_authority)
 
     def raw_request(self, method, target, headers=None, body=None, token=None, marker=True, timeout=10.0):
         hdrs = e2e._header_list(headers)
