@@ -21,14 +21,11 @@ the bound token sent as `Bearer`: `dpop_binding_mismatch`; a replayed proof:
 `dpop_proof_replayed` on the worker that saw it (replay detection is per
 worker in this host: see test_dpop_replay_refused_on_the_same_worker).
 
-The URL a proof must name here: the filter compares `htu` with `:scheme`
-and `:authority`, and ngx_wasm_module makes `:authority` from the server
-block's `server_name` and the local port (ngx_proxy_wasm_maps.c,
-`ngx_proxy_wasm_maps_get_authority`), not from the `Host` the client sent.
-So proofs are made for `https://scopegate.kong.test:<tls_port>/...`
-(`kong_url`); a proof for the URL the client actually used
-(`https://127.0.0.1:<tls_port>/...`) is refused, which
-test_dpop_proof_for_the_url_the_client_used marks as a known failure.
+The URL a proof must name is the one the client used: ngx_wasm_module makes
+`:authority` from the server block's `server_name` and the local port
+(ngx_proxy_wasm_maps.c, `ngx_proxy_wasm_maps_get_authority`), so the filter
+reads the `Host` the client sent first; a proof for
+`https://scopegate.kong.test:<tls_port>/...` (the server_name) is refused.
 """
 
 from __future__ import annotations
@@ -147,9 +144,8 @@ def new_target(prefix: str = "/orders") -> str:
 
 
 def kong_url(n: kh.Nginx, target: str) -> str:
-    """The URL the filter checks a proof's `htu` against in this host:
-    `$scheme`, then `server_name:<local port>` (see the module docstring)."""
-    return f"https://{SERVER_NAME}:{n.tls_port}{target}"
+    """The URL the client used, which a proof's `htu` must name."""
+    return n.tls_url(target)
 
 
 def dpop_headers(token: str, *proofs: str, scheme: str = "DPoP") -> list[tuple[str, str]]:
@@ -229,23 +225,15 @@ def test_dpop_other_algorithms_allowed(kong, auth_server, alg):
     expect_passed(kong, send(kong, target, dpop_headers(token, proof)), target, "dpop")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Kong's host: the filter checks htu against ngx_wasm_module's :authority, which is "
-    "server_name:local_port, not the Host the client used"))
-def test_dpop_proof_for_the_url_the_client_used(kong, dpop_key, dpop_token):
+def test_dpop_proof_for_the_server_name_url_is_refused(kong, dpop_key, dpop_token):
+    """`:authority` in this host is server_name:port; the client's Host is
+    what a proof names, and the audit message names both URLs."""
     target = new_target()
-    proof = dpop_key.proof("GET", kong.tls_url(target), dpop_token)  # https://127.0.0.1:<port>/...
-    expect_passed(kong, send(kong, target, dpop_headers(dpop_token, proof)), target, "dpop")
-
-
-def test_dpop_proof_for_the_url_the_client_used_is_refused_today(kong, dpop_key, dpop_token):
-    """What the known failure above looks like: refused as invalid, the audit
-    message naming both URLs."""
-    target = new_target()
-    proof = dpop_key.proof("GET", kong.tls_url(target), dpop_token)
+    server_name_url = f"https://{SERVER_NAME}:{kong.tls_port}{target}"
+    proof = dpop_key.proof("GET", server_name_url, dpop_token)
     a = expect_refused(kong, send(kong, target, dpop_headers(dpop_token, proof)), target, "dpop_proof_invalid",
                        dpop_token)
-    assert kong.tls_url(target) in a["message"] and kong_url(kong, target) in a["message"], a
+    assert server_name_url in a["message"] and kong.tls_url(target) in a["message"], a
 
 
 def test_dpop_proof_for_another_method(kong, dpop_key, dpop_token):

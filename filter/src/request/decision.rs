@@ -289,10 +289,12 @@ pub fn decide_cached(
             scheme,
             method: req.method,
             url_scheme: req.header_values(":scheme").next(),
+            // The Host the client sent first: Kong's host makes `:authority`
+            // from its own server_name, which no client's proof names.
             authority: req
-                .header_values(":authority")
+                .header_values("host")
                 .next()
-                .or_else(|| req.header_values("host").next()),
+                .or_else(|| req.header_values(":authority").next()),
             normalized_path: d.normalized_path.as_deref().unwrap_or("/"),
             proofs: req.header_values("dpop").collect(),
             client_certificate: req.client_certificate,
