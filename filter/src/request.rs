@@ -7,6 +7,7 @@ pub mod audit;
 pub mod binding;
 pub mod decision;
 pub mod headers;
+pub mod inventory;
 pub mod limits;
 pub mod ratelimit;
 pub mod replay;

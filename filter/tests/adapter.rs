@@ -9,7 +9,7 @@
 
 mod support;
 
-use scopegate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step};
+use scopegate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step, Worker};
 use scopegate::host::wire::HeaderMap;
 use scopegate::identity::validate::NoRemoteKeys;
 use scopegate::request::audit::PeerCertificate;
@@ -122,8 +122,7 @@ fn allowed_request_gets_identity_and_loses_spoofed_headers() {
     let step = adapter::on_request_headers(
         &loaded(&base_config()),
         &NoRemoteKeys,
-        None,
-        None,
+        Worker::default(),
         &mut host,
         NOW * 1000,
     );
@@ -165,8 +164,7 @@ fn denied_request_gets_an_rfc6750_answer_and_an_audit_line() {
     let step = adapter::on_request_headers(
         &loaded(&base_config()),
         &NoRemoteKeys,
-        None,
-        None,
+        Worker::default(),
         &mut host,
         NOW * 1000,
     );
@@ -203,7 +201,13 @@ fn each_denial_class_has_its_status_and_challenge() {
     let cfg = loaded(&base_config());
     let run = |extra: &[(&str, &str)], path: &str| {
         let mut host = request("GET", path, extra);
-        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, None, &mut host, NOW * 1000);
+        adapter::on_request_headers(
+            &cfg,
+            &NoRemoteKeys,
+            Worker::default(),
+            &mut host,
+            NOW * 1000,
+        );
         host.response.unwrap()
     };
     let r = run(&[], "/payments");
@@ -260,8 +264,7 @@ fn by_default_a_denial_tells_the_caller_nothing_about_the_configuration() {
         adapter::on_request_headers(
             &loaded(doc),
             &NoRemoteKeys,
-            None,
-            None,
+            Worker::default(),
             &mut host,
             NOW * 1000,
         );
@@ -302,7 +305,13 @@ fn dry_run_lets_denials_through_but_still_strips_and_reports() {
     let cfg = loaded(&doc);
     let mut host = request("GET", "/admin/x", &[("x-identity-subject", "root")]);
     assert_eq!(
-        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, None, &mut host, NOW * 1000),
+        adapter::on_request_headers(
+            &cfg,
+            &NoRemoteKeys,
+            Worker::default(),
+            &mut host,
+            NOW * 1000
+        ),
         Step::Continue
     );
     assert!(host.response.is_none());
@@ -319,7 +328,13 @@ fn dry_run_lets_denials_through_but_still_strips_and_reports() {
     let t = format!("Bearer {}", rs256(&claims("payments:read")));
     let mut host = request("GET", "/admin/x", &[("authorization", &t)]);
     assert_eq!(
-        adapter::on_request_headers(&cfg, &NoRemoteKeys, None, None, &mut host, NOW * 1000),
+        adapter::on_request_headers(
+            &cfg,
+            &NoRemoteKeys,
+            Worker::default(),
+            &mut host,
+            NOW * 1000
+        ),
         Step::Continue
     );
     assert_eq!(host.counts, [Reason::ClientNotAllowed]);
@@ -337,8 +352,7 @@ fn forward_token_false_removes_the_credential() {
     adapter::on_request_headers(
         &loaded(&doc),
         &NoRemoteKeys,
-        None,
-        None,
+        Worker::default(),
         &mut host,
         NOW * 1000,
     );
@@ -350,7 +364,13 @@ fn broken_configuration_fails_closed_with_a_500() {
     let broken = Loaded::Broken(Rc::new(vec!["/rules/0/path: required".into()]));
     let mut host = request("GET", "/healthz", &[]);
     assert_eq!(
-        adapter::on_request_headers(&broken, &NoRemoteKeys, None, None, &mut host, NOW * 1000),
+        adapter::on_request_headers(
+            &broken,
+            &NoRemoteKeys,
+            Worker::default(),
+            &mut host,
+            NOW * 1000
+        ),
         Step::Responded
     );
     let r = host.response.unwrap();
@@ -372,8 +392,7 @@ fn a_request_without_path_is_answered_not_trapped() {
         adapter::on_request_headers(
             &loaded(&base_config()),
             &NoRemoteKeys,
-            None,
-            None,
+            Worker::default(),
             &mut host,
             NOW * 1000
         ),
@@ -391,7 +410,13 @@ fn audit_line_names_the_mtls_peer_when_there_is_one() {
         uri_sans: vec!["spiffe://corp/ns/billing/sa/batch".into()],
         dns_sans: vec![],
     });
-    adapter::on_request_headers(&cfg, &NoRemoteKeys, None, None, &mut host, NOW * 1000);
+    adapter::on_request_headers(
+        &cfg,
+        &NoRemoteKeys,
+        Worker::default(),
+        &mut host,
+        NOW * 1000,
+    );
     let audit: Value = serde_json::from_str(&host.logs[0].1).unwrap();
     assert_eq!(audit["peer_certificate"]["subject"], "CN=billing,O=corp");
     assert_eq!(
@@ -400,7 +425,13 @@ fn audit_line_names_the_mtls_peer_when_there_is_one() {
     );
 
     let mut plain = request("GET", "/payments", &[]);
-    adapter::on_request_headers(&cfg, &NoRemoteKeys, None, None, &mut plain, NOW * 1000);
+    adapter::on_request_headers(
+        &cfg,
+        &NoRemoteKeys,
+        Worker::default(),
+        &mut plain,
+        NOW * 1000,
+    );
     let audit: Value = serde_json::from_str(&plain.logs[0].1).unwrap();
     assert!(
         audit.get("peer_certificate").is_none(),
@@ -420,8 +451,7 @@ fn request_properties_set_only_the_configured_facts() {
     let step = adapter::on_request_headers(
         &loaded(&all),
         &NoRemoteKeys,
-        None,
-        None,
+        Worker::default(),
         &mut host,
         NOW * 1000,
     );
@@ -445,8 +475,7 @@ fn request_properties_set_only_the_configured_facts() {
     adapter::on_request_headers(
         &loaded(&some),
         &NoRemoteKeys,
-        None,
-        None,
+        Worker::default(),
         &mut host,
         NOW * 1000,
     );
@@ -468,8 +497,7 @@ fn request_properties_set_only_the_configured_facts() {
         adapter::on_request_headers(
             &loaded(&none),
             &NoRemoteKeys,
-            None,
-            None,
+            Worker::default(),
             &mut host,
             NOW * 1000
         ),
@@ -506,8 +534,7 @@ fn where_removals_do_not_reach_the_upstream_a_caller_set_identity_header_is_refu
             let step = adapter::on_request_headers(
                 &loaded(&doc),
                 &NoRemoteKeys,
-                None,
-                None,
+                Worker::default(),
                 &mut host,
                 NOW * 1000,
             );
@@ -533,8 +560,7 @@ fn where_the_target_is_forwarded_as_sent_the_raw_path_is_judged_and_never_rewrit
     adapter::on_request_headers(
         &loaded(&base_config()),
         &NoRemoteKeys,
-        None,
-        None,
+        Worker::default(),
         &mut host,
         NOW * 1000,
     );
@@ -550,8 +576,7 @@ fn where_the_target_is_forwarded_as_sent_the_raw_path_is_judged_and_never_rewrit
     let step = adapter::on_request_headers(
         &loaded(&base_config()),
         &NoRemoteKeys,
-        None,
-        None,
+        Worker::default(),
         &mut host,
         NOW * 1000,
     );
@@ -576,8 +601,7 @@ fn a_registered_identity_gets_its_owner_header_and_the_over_privilege_is_counted
     let step = adapter::on_request_headers(
         &loaded(&doc),
         &NoRemoteKeys,
-        None,
-        None,
+        Worker::default(),
         &mut host,
         NOW * 1000,
     );
@@ -610,8 +634,7 @@ fn a_registered_identity_gets_its_owner_header_and_the_over_privilege_is_counted
     adapter::on_request_headers(
         &loaded(&doc),
         &NoRemoteKeys,
-        None,
-        None,
+        Worker::default(),
         &mut host,
         NOW * 1000,
     );

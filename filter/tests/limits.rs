@@ -10,7 +10,7 @@
 
 mod support;
 
-use scopegate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step};
+use scopegate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step, Worker};
 use scopegate::host::wire::HeaderMap;
 use scopegate::identity::shared::{MemoryStore, SharedStore};
 use scopegate::identity::validate::{KeyStore, Keys, NoRemoteKeys};
@@ -104,8 +104,10 @@ impl Gateway {
         let step = adapter::on_request_headers(
             &self.loaded,
             &self.store,
-            None,
-            Some(&self.limits),
+            Worker {
+                limits: Some(&self.limits),
+                ..Worker::default()
+            },
             &mut host,
             now_ms,
         );

@@ -11,6 +11,7 @@ use crate::request::audit::{self, PeerCertificate};
 use crate::request::binding::ClientCertificate;
 use crate::request::decision::{self, Decision, Registration, Request, Verdict};
 use crate::request::headers;
+use crate::request::inventory::Inventory;
 use crate::request::limits::Limits;
 use crate::request::response::{self, LocalResponse};
 use crate::vocab::reason::Reason;
@@ -104,6 +105,17 @@ pub trait Host {
     }
 }
 
+/// What one worker keeps between requests, all of it optional.
+#[derive(Default)]
+pub struct Worker<'a> {
+    /// Verified tokens.
+    pub cache: Option<&'a mut TokenCache>,
+    /// Rate limits (their buckets live in the key store's shared store).
+    pub limits: Option<&'a Limits>,
+    /// The identity inventory.
+    pub inventory: Option<&'a mut Inventory>,
+}
+
 /// The configuration a filter instance runs with.
 #[derive(Clone, Debug)]
 pub enum Loaded {
@@ -128,11 +140,15 @@ pub enum Step {
 pub fn on_request_headers<H: Host>(
     loaded: &Loaded,
     keys: &dyn KeyStore,
-    cache: Option<&mut TokenCache>,
-    limits: Option<&Limits>,
+    state: Worker<'_>,
     host: &mut H,
     now_ms: u64,
 ) -> Step {
+    let Worker {
+        cache,
+        limits,
+        inventory,
+    } = state;
     let now = now_ms / 1000;
     let cfg = match loaded {
         Loaded::Ready(cfg) => cfg,
@@ -195,6 +211,9 @@ pub fn on_request_headers<H: Host>(
     }
     if let (Some(limits), Some(shared)) = (limits, keys.shared()) {
         d = rate_limit(limits, shared, d, host, now_ms);
+    }
+    if let Some(inventory) = inventory {
+        d.inventoried = inventory.record(&d, now);
     }
     report(cfg, &req, &d, host, now);
     let step = apply(cfg, &req, &d, host);

@@ -4,7 +4,7 @@
 //! gateways lacks (or traps on) are made only where `HostKind` says they are
 //! safe (see kong-example/README.md, "Host compatibility").
 
-use crate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step};
+use crate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step, Worker};
 use crate::host::hostcall;
 use crate::identity::cache::TokenCache;
 use crate::identity::shared::SetError;
@@ -15,6 +15,7 @@ use crate::policy::registry::Registry;
 use crate::policy::revocation::RevocationList;
 use crate::remote::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
 use crate::request::binding::ClientCertificate;
+use crate::request::inventory::Inventory;
 use crate::request::limits::Limits;
 use crate::request::ratelimit;
 use crate::request::response::LocalResponse;
@@ -229,6 +230,7 @@ struct Runtime {
     waiters: Vec<Waiter>,
     cache: RefCell<TokenCache>,
     limits: Option<Limits>,
+    inventory: RefCell<Option<Inventory>>,
     /// Response headers to add, by HTTP context.
     response_headers: RefCell<Vec<(u32, ResponseHeaders)>>,
 }
@@ -346,6 +348,23 @@ impl Runtime {
             // Which list is not known here: the request decides again, and
             // the status list answers unavailable once its fetch has failed.
             Document::StatusList => true,
+        }
+    }
+
+    /// Writes this worker's inventory lines when their interval is over.
+    fn write_inventory(&self, now: u64) {
+        let (Loaded::Ready(cfg), Ok(mut guard)) = (&self.loaded, self.inventory.try_borrow_mut())
+        else {
+            return;
+        };
+        let Some(inventory) = guard.as_mut() else {
+            return;
+        };
+        if !inventory.due(now) {
+            return;
+        }
+        for line in inventory.drain(cfg, now) {
+            hostcall::log(proxy_wasm::types::LogLevel::Info, &line);
         }
     }
 
@@ -480,7 +499,14 @@ impl Root {
             ),
             _ => None,
         };
-        if fetcher.is_some() && !self.ticking {
+        let inventory = match &loaded {
+            Loaded::Ready(cfg) => cfg
+                .inventory
+                .as_ref()
+                .map(|settings| Inventory::new(settings, cfg.providers.len())),
+            Loaded::Broken(_) => None,
+        };
+        if (fetcher.is_some() || inventory.is_some()) && !self.ticking {
             // Kong traps on a second call: set the period once per root.
             let _ = hostcalls::set_tick_period(Duration::from_millis(TICK_MS));
             self.ticking = true;
@@ -494,6 +520,7 @@ impl Root {
             waiters: Vec::new(),
             cache: RefCell::new(TokenCache::new(cache_size)),
             limits,
+            inventory: RefCell::new(inventory),
             response_headers: RefCell::new(Vec::new()),
         })));
     }
@@ -504,6 +531,7 @@ impl Root {
             return;
         };
         let now = now_ms();
+        rt.borrow().write_inventory(now / 1000);
         let (requests, mut events) = {
             let mut guard = rt.borrow_mut();
             let Runtime { fetcher, store, .. } = &mut *guard;
@@ -613,12 +641,23 @@ fn release_waiters(rt: &Rc<RefCell<Runtime>>, now: u64) {
 /// One decision for the request of the effective context.
 fn decide(r: &Runtime, host: &mut WasmHost<'_>, now_ms: u64) -> Step {
     let limits = r.limits.as_ref();
+    let mut inventory = r.inventory.try_borrow_mut().ok();
+    let inventory = inventory.as_mut().and_then(|i| i.as_mut());
     let Ok(mut cache) = r.cache.try_borrow_mut() else {
-        return adapter::on_request_headers(&r.loaded, &r.keys(), None, limits, host, now_ms);
+        let worker = Worker {
+            cache: None,
+            limits,
+            inventory,
+        };
+        return adapter::on_request_headers(&r.loaded, &r.keys(), worker, host, now_ms);
     };
     let (hits, misses) = (cache.hits, cache.misses);
-    let step =
-        adapter::on_request_headers(&r.loaded, &r.keys(), Some(&mut cache), limits, host, now_ms);
+    let worker = Worker {
+        cache: Some(&mut cache),
+        limits,
+        inventory,
+    };
+    let step = adapter::on_request_headers(&r.loaded, &r.keys(), worker, host, now_ms);
     if cache.hits > hits {
         r.metrics.cache(true);
     } else if cache.misses > misses {

@@ -64,6 +64,8 @@ pub struct Config {
     pub dpop_replay_capacity: usize,
     /// Per-identity rate limits; rules and registry entries may add their own.
     pub rate_limits: Option<RateLimits>,
+    /// Per-identity inventory lines in the gateway log.
+    pub inventory: Option<InventorySettings>,
     /// Things worth a log line that do not stop the configuration (skipped keys).
     pub warnings: Vec<String>,
 }
@@ -80,6 +82,15 @@ pub struct Provider {
     pub scope_claims: Vec<String>,
     pub client_id_claims: Vec<String>,
     pub proof_of_possession: ProofOfPossession,
+}
+
+/// The identity inventory (CONTRACT §5.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InventorySettings {
+    /// Seconds between a worker's inventory lines.
+    pub interval_s: u64,
+    /// Identities a worker tracks per interval; more are summed in one line.
+    pub max_identities: usize,
 }
 
 /// Per-identity rate limits (CONTRACT §1.5).
@@ -798,6 +809,9 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
     let rate_limits = f
         .get("rate_limits")
         .and_then(|(v, p)| read_rate_limits(cx, v, &p));
+    let inventory = f
+        .get("inventory")
+        .and_then(|(v, p)| read_inventory(cx, v, &p));
     f.finish(cx);
 
     let warnings = providers
@@ -827,6 +841,7 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         token_cache_size,
         dpop_replay_capacity,
         rate_limits,
+        inventory,
         warnings,
     })
 }
@@ -1476,6 +1491,24 @@ fn read_limit(cx: &mut Cx, v: &Value, path: &str) -> Option<LimitSpec> {
         requests: u32::try_from(requests?).ok()?,
         per_s: u32::try_from(per_s?).ok()?,
         burst: u32::try_from(burst).ok()?,
+    })
+}
+
+fn read_inventory(cx: &mut Cx, v: &Value, path: &str) -> Option<InventorySettings> {
+    let mut f = Fields::of(cx, Node { value: v, path })?;
+    let before = cx.errors.len();
+    let interval_s = f
+        .get("interval_s")
+        .and_then(|(v, p)| integer(cx, v, &p, 10, 86_400))
+        .unwrap_or(60);
+    let max_identities = f
+        .get("max_identities")
+        .and_then(|(v, p)| integer(cx, v, &p, 1, 1_000_000))
+        .map_or(10_000, |n| n as usize);
+    f.finish(cx);
+    (cx.errors.len() == before).then_some(InventorySettings {
+        interval_s,
+        max_identities,
     })
 }
 

@@ -74,6 +74,11 @@ pub fn line(
             }
         }
     }
+    if let (true, Some(obj)) = (d.inventoried, line.as_object_mut()) {
+        // Counted in an inventory line already: `scopegate report` counts
+        // the request once.
+        obj.insert("inventoried".into(), json!(true));
+    }
     if let (Some(p), Some(obj)) = (peer, line.as_object_mut()) {
         obj.insert(
             "peer_certificate".into(),

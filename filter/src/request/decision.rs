@@ -119,6 +119,8 @@ pub struct Decision {
     pub rate_limit_fields: Option<(String, String)>,
     /// `Retry-After` of a rate-limited request.
     pub retry_after_s: Option<u64>,
+    /// Counted in this worker's identity inventory.
+    pub inventoried: bool,
 }
 
 /// The registry's view of a verified caller.
@@ -154,6 +156,7 @@ impl Decision {
             dpop_bound: false,
             rate_limit_fields: None,
             retry_after_s: None,
+            inventoried: false,
         }
     }
 
