@@ -17,11 +17,17 @@
   rises and a warning is logged; the top-level `mode: dry_run` passes it as
   well, reported as rate_limited.
 * A bad limit refuses the configuration with its JSON pointer.
+* Fleet-wide limits (envoy-example/global-ratelimit/envoy.yaml): Envoy's
+  ratelimit filter after Scopegate builds its descriptor from the identity
+  headers Scopegate set, never from a caller's, and only for allowed requests
+  with a verified client id (checked with the service absent, by the filter's
+  counters; the service itself is not run here).
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import threading
 import time
@@ -474,6 +480,91 @@ def test_mode_dry_run_reports_rate_limited_and_lets_through(gateways, keys):
     a = audit_for(gw, jti)
     assert (a["reason"], a["mode"]) == ("rate_limited", "dry_run"), a
     assert '"default"' in a["message"], a
+
+
+# --------------------------------------------------------------------------
+# Fleet-wide limits: envoy-example/global-ratelimit/envoy.yaml
+# --------------------------------------------------------------------------
+
+GLOBAL_EXAMPLE = "envoy-example/global-ratelimit/envoy.yaml"
+
+
+@pytest.fixture(scope="module")
+def gw_global(prerequisites, echo):
+    """The example as written, but on free ports, the api cluster pointing at
+    the echo upstream and the rate limit service at a port nobody listens on:
+    Envoy's ratelimit filter then counts every call it makes as an error and
+    lets the request through (`failure_mode_deny: false`), so its counters
+    tell which requests produced a descriptor."""
+    import os
+
+    boot = h.load_yaml_file(os.path.join(h.REPO_ROOT, GLOBAL_EXAMPLE))
+    boot["admin"]["address"]["socket_address"]["port_value"] = 0
+    (listener,) = boot["static_resources"]["listeners"]
+    listener["name"] = "main"
+    listener["address"]["socket_address"]["port_value"] = 0
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["access_log"] = []
+    wasm = [f for f in hcm["http_filters"] if f["name"] == "scopegate"][0]["typed_config"]["config"]
+    wasm["vm_config"]["code"]["local"]["filename"] = h.find_wasm()
+    ports = {"api": echo.port, "ratelimit": h.free_port()}
+    for c in boot["static_resources"]["clusters"]:
+        ep = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+        ep["address"]["socket_address"]["port_value"] = ports[c["name"]]
+    e = h.Envoy("global-ratelimit-example", None, echo)
+    with open(e.config_path, "w") as f:
+        json.dump(boot, f)
+    e.start()
+    yield e
+    e.cleanup()
+
+
+def example_token(claims: dict) -> str:
+    """A token of the example's corp provider (envoy-example/keys)."""
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+
+    with open(os.path.join(h.REPO_ROOT, "envoy-example", "keys", "corp-rs256.pk8.pem"), "rb") as f:
+        private = serialization.load_pem_private_key(f.read(), password=None)
+    return h.mint(h.Key("corp-2026", "RSA", private), claims, alg="RS256")
+
+
+def ratelimit_calls(gw) -> int:
+    """Calls Envoy's ratelimit filter made (all failed: no service), charged
+    to the route's cluster."""
+    stats = gw.stats()
+    return stats.get("cluster.api.ratelimit.error", 0) + stats.get("cluster.api.ratelimit.ok", 0)
+
+
+def test_global_ratelimit_example_keys_on_the_verified_identity(gw_global):
+    """Only a request Scopegate allowed with a verified client id reaches the
+    service with a descriptor, and its identity headers are Scopegate's: a
+    caller's own x-identity-client-id is removed first."""
+    gw = gw_global
+    assert ratelimit_calls(gw) == 0
+    # verified token with a client id: one call, with Scopegate's identity headers
+    t = example_token(h.claims("payments:read", client_id="billing-batch"))
+    r = gw.get("/payments/1", token=t, headers=[("x-identity-client-id", "someone-else"),
+                                                ("x-identity-issuer", "https://evil.example")])
+    up = h.expect_allowed(r)
+    assert up["headers"].get("x-identity-client-id") == ["billing-batch"], up["headers"]
+    assert up["headers"].get("x-identity-issuer") == [h.ISSUER], up["headers"]
+    assert h.wait_until(lambda: ratelimit_calls(gw) == 1, 3), gw.stats()
+    assert gw.stats().get("cluster.api.ratelimit.failure_mode_allowed", 0) == 1
+    # a public route with forged identity headers: removed, so no descriptor, no call
+    r = gw.get("/healthz", headers=[("x-identity-client-id", "billing-batch"),
+                                    ("x-identity-issuer", h.ISSUER)])
+    up = h.expect_allowed(r)
+    assert "x-identity-client-id" not in up["headers"], up["headers"]
+    # denied requests never reach the ratelimit filter
+    h.expect_denied(gw.get("/payments/1", headers=[("x-identity-client-id", "billing-batch")]), 401, "token_missing")
+    h.expect_denied(gw.get("/admin/x", token=t), 403, "client_not_allowed", token=t)
+    # a verified token without a client id: no descriptor either
+    up = h.expect_allowed(gw.get("/payments/1", token=example_token(h.claims("payments:read", client_id=...))))
+    assert "x-identity-client-id" not in up["headers"], up["headers"]
+    time.sleep(0.5)
+    assert ratelimit_calls(gw) == 1, gw.stats()
 
 
 # --------------------------------------------------------------------------
