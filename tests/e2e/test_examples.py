@@ -89,12 +89,16 @@ def envoy_value(doc: dict) -> str:
     return cfg["value"]
 
 
-def envoy_yaml_config() -> tuple[dict, str]:
-    boot = h.load_yaml_file(path("envoy-example", "envoy.yaml"))
+def envoy_yaml_config(*where: str) -> tuple[dict, str]:
+    boot = h.load_yaml_file(path("envoy-example", *(where or ("envoy.yaml",))))
     hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     wasm = [f for f in hcm["http_filters"] if f["name"] == "scopegate"][0]["typed_config"]
     text = envoy_value(wasm)
     return json.loads(text), text
+
+
+def global_ratelimit_config() -> tuple[dict, str]:
+    return envoy_yaml_config("global-ratelimit", "envoy.yaml")
 
 
 def ecds_resource() -> dict:
@@ -168,6 +172,7 @@ def scopegate_json() -> tuple[dict, str]:
 EXAMPLES = {
     "envoy-example/scopegate.json": (scopegate_json, "json"),
     "envoy-example/envoy.yaml (configuration)": (envoy_yaml_config, "json"),
+    "envoy-example/global-ratelimit/envoy.yaml (configuration)": (global_ratelimit_config, "json"),
     "envoy-example/ecds/config/scopegate.yaml (configuration)": (ecds_config, "json"),
     "kong-example/kong.yml (filter chain config)": (kong_filter_chain_config, "yaml"),
     "kong-example/kong-plugins.yml (plugin config)": (kong_plugin_config, "yaml"),
@@ -219,6 +224,7 @@ def test_copies_of_the_example_configuration_agree():
     """The comments say these are the same document; keep them so."""
     base, _ = scopegate_json()
     assert envoy_yaml_config()[0] == base
+    assert global_ratelimit_config()[0] == base
     assert ecds_config()[0] == base
     assert istio_config()[0] == base
     assert traffic_extension_config()[0] == base
@@ -310,7 +316,8 @@ def test_istio_wasmplugin_manifest():
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bootstrap", ["envoy-example/envoy.yaml", "envoy-example/ecds/envoy.yaml"])
+@pytest.mark.parametrize("bootstrap", ["envoy-example/envoy.yaml", "envoy-example/ecds/envoy.yaml",
+                                       "envoy-example/global-ratelimit/envoy.yaml"])
 def test_envoy_validates_the_bootstrap(bootstrap, prerequisites):
     r = subprocess.run(
         [h.find_envoy(), "--mode", "validate", "-c", bootstrap, "-l", "warning"],
@@ -340,3 +347,37 @@ def test_ecds_example_wiring():
     assert res["name"] == flt["name"]
     wasm = res["typed_config"]
     assert wasm["@type"] == "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+
+
+def test_global_ratelimit_example_wiring():
+    """Envoy's ratelimit filter runs after Scopegate and before the router; the
+    route's descriptor is built from the identity headers the Scopegate
+    configuration sets (and so strips from callers); the domain is the rate
+    limit service's, whose configuration keys on the same descriptor entries.
+    (tests/e2e/test_rate_limits.py runs the example; the service is not run.)"""
+    boot = h.load_yaml_file(path("envoy-example", "global-ratelimit", "envoy.yaml"))
+    hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    names = [f["name"] for f in hcm["http_filters"]]
+    assert names == ["scopegate", "envoy.filters.http.ratelimit", "envoy.filters.http.router"], names
+    rl = hcm["http_filters"][1]["typed_config"]
+    assert rl["@type"] == "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit"
+    assert rl["failure_mode_deny"] is False
+    cluster = rl["rate_limit_service"]["grpc_service"]["envoy_grpc"]["cluster_name"]
+    assert rl["rate_limit_service"]["transport_api_version"] == "V3"
+    (c,) = [c for c in boot["static_resources"]["clusters"] if c["name"] == cluster]
+    assert "http2_protocol_options" in json.dumps(c), "gRPC needs HTTP/2 to the service"
+    config, _ = global_ratelimit_config()
+    ids = config["identity_headers"]
+    (route,) = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    (limit,) = route["route"]["rate_limits"]
+    used = [(a["request_headers"]["header_name"], a["request_headers"]["descriptor_key"]) for a in limit["actions"]]
+    assert used == [(ids["issuer"], "issuer"), (ids["client_id"], "client_id")], used
+    service = h.load_yaml_file(path("envoy-example", "global-ratelimit", "ratelimit", "config", "scopegate.yaml"))
+    assert service["domain"] == rl["domain"]
+    for top in service["descriptors"]:
+        assert top["key"] == "issuer" and "rate_limit" not in top, top
+        assert {d["key"] for d in top["descriptors"]} == {"client_id"}, top
+        assert any("value" not in d for d in top["descriptors"]), f"every issuer entry needs a default: {top}"
+        for d in top["descriptors"]:
+            assert d["rate_limit"]["unit"] in ("second", "minute", "hour", "day"), d
+            assert int(d["rate_limit"]["requests_per_unit"]) > 0, d
