@@ -278,6 +278,8 @@ fn in_dry_run_over_the_limit_is_counted_and_logged_but_let_through() {
     assert!(h.response.is_none());
     assert_eq!(h.counts, vec![Reason::Allowed]);
     assert_eq!(h.signals, vec![Signal::RateLimitDryRun]);
+    // Let through, so an allowed response: no fields without `headers`.
+    assert!(h.response_headers.is_empty(), "{:?}", h.response_headers);
     assert!(h
         .logs
         .iter()

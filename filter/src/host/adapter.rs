@@ -261,6 +261,11 @@ fn rate_limit<H: Host>(
         checked.retry_after_s.unwrap_or(1)
     );
     if limits.dry_run() {
+        // Let through: an allowed response, which carries the fields only
+        // with `headers`.
+        if !limits.headers() {
+            d.rate_limit_fields = None;
+        }
         host.count_signal(Signal::RateLimitDryRun);
         host.log(
             LogLevel::Warn,

@@ -72,6 +72,11 @@ impl Limits {
         self.settings.dry_run
     }
 
+    /// Allowed responses carry the `RateLimit` fields too.
+    pub fn headers(&self) -> bool {
+        self.settings.headers
+    }
+
     /// Takes a token from every limit that applies to an allowed request with
     /// a verified identity; `None` when none applies.
     pub fn check(&self, store: &dyn SharedStore, d: &Decision, now_ms: u64) -> Option<Checked> {
