@@ -315,3 +315,39 @@ fn limits_must_be_well_formed() {
         );
     }
 }
+
+mod audit_budget {
+    use scopegate::request::audit::AuditBudget;
+    use scopegate::vocab::reason::Reason;
+    use serde_json::Value;
+
+    #[test]
+    fn past_the_budget_lines_are_held_back_and_summed_once_the_second_is_over() {
+        let mut b = AuditBudget::new(3);
+        let admitted = (0..10)
+            .filter(|_| b.admit(Reason::TokenMalformed, 100).0)
+            .count();
+        assert_eq!(admitted, 3);
+        // Another reason has a budget of its own.
+        assert!(b.admit(Reason::TokenExpired, 100).0);
+        // The next second: a fresh budget, and the summary of the last one.
+        let (ok, summaries) = b.admit(Reason::TokenMalformed, 101);
+        assert!(ok);
+        assert_eq!(summaries.len(), 1);
+        let s: Value = serde_json::from_str(&summaries[0]).unwrap();
+        assert_eq!(s["audit_suppressed"], "scopegate");
+        assert_eq!(s["reason"], "token_malformed");
+        assert_eq!(s["suppressed"], 7);
+        // Nothing more to sum until something is held back again.
+        assert!(b.roll(102).is_empty());
+    }
+
+    #[test]
+    fn a_tick_sums_a_flood_that_has_stopped() {
+        let mut b = AuditBudget::new(1);
+        b.admit(Reason::SignatureInvalid, 5);
+        b.admit(Reason::SignatureInvalid, 5);
+        assert!(b.roll(5).is_empty(), "the second is not over");
+        assert_eq!(b.roll(6).len(), 1);
+    }
+}

@@ -7,7 +7,7 @@ use crate::identity::cache::TokenCache;
 use crate::identity::shared::SharedStore;
 use crate::identity::validate::{Document, KeyStore};
 use crate::policy::config::{AuditLog, Config, Mode, Property};
-use crate::request::audit::{self, PeerCertificate};
+use crate::request::audit::{self, AuditBudget, PeerCertificate};
 use crate::request::binding::ClientCertificate;
 use crate::request::decision::{self, Decision, Registration, Request, Verdict};
 use crate::request::headers;
@@ -114,6 +114,8 @@ pub struct Worker<'a> {
     pub limits: Option<&'a Limits>,
     /// The identity inventory.
     pub inventory: Option<&'a mut Inventory>,
+    /// Audit lines per reason and second.
+    pub audit_budget: Option<&'a mut AuditBudget>,
 }
 
 /// The configuration a filter instance runs with.
@@ -148,6 +150,7 @@ pub fn on_request_headers<H: Host>(
         cache,
         limits,
         inventory,
+        mut audit_budget,
     } = state;
     let now = now_ms / 1000;
     let cfg = match loaded {
@@ -189,7 +192,7 @@ pub fn on_request_headers<H: Host>(
         if let Some(d) = caller_set_reserved_header(cfg, &headers) {
             // Refused in dry run too: letting it through would hand the
             // caller's identity header to the upstream.
-            report(cfg, &req, &d, host, now);
+            report(cfg, &req, &d, host, audit_budget.as_deref_mut(), now);
             host.send_response(&response::denial(cfg, d.reason, d.message(), Some(&d)));
             return Step::Responded;
         }
@@ -215,7 +218,7 @@ pub fn on_request_headers<H: Host>(
     if let Some(inventory) = inventory {
         d.inventoried = inventory.record(&d, now);
     }
-    report(cfg, &req, &d, host, now);
+    report(cfg, &req, &d, host, audit_budget, now);
     let step = apply(cfg, &req, &d, host);
     if step == Step::Continue && d.is_allowed() {
         if let Some((policy, state)) = d.rate_limit_fields.take() {
@@ -326,7 +329,14 @@ pub fn unavailable<H: Host>(cfg: &Config, host: &mut H, doc: Document, why: &str
     Step::Responded
 }
 
-fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, now: u64) {
+fn report<H: Host>(
+    cfg: &Config,
+    req: &Request<'_>,
+    d: &Decision,
+    host: &mut H,
+    budget: Option<&mut AuditBudget>,
+    now: u64,
+) {
     host.count(d.reason);
     match &d.registration {
         Some(Registration::Unregistered) => host.count_signal(Signal::Unregistered),
@@ -370,6 +380,17 @@ fn report<H: Host>(cfg: &Config, req: &Request<'_>, d: &Decision, host: &mut H, 
         AuditLog::Denied => !d.is_allowed(),
         AuditLog::Off => false,
     };
+    let wanted = wanted
+        && match budget {
+            None => true,
+            Some(b) => {
+                let (admitted, summaries) = b.admit(d.reason, now);
+                for line in summaries {
+                    host.log(LogLevel::Info, &line);
+                }
+                admitted
+            }
+        };
     if wanted {
         let source = host.source_address();
         let peer = host.peer_certificate();

@@ -14,6 +14,7 @@ use crate::policy::config::{self, Config};
 use crate::policy::registry::Registry;
 use crate::policy::revocation::RevocationList;
 use crate::remote::keyfetch::{Event, Fetcher, LocalStore, Response, SharedStore};
+use crate::request::audit::AuditBudget;
 use crate::request::binding::ClientCertificate;
 use crate::request::inventory::Inventory;
 use crate::request::limits::Limits;
@@ -231,6 +232,7 @@ struct Runtime {
     cache: RefCell<TokenCache>,
     limits: Option<Limits>,
     inventory: RefCell<Option<Inventory>>,
+    audit_budget: RefCell<Option<AuditBudget>>,
     /// Response headers to add, by HTTP context.
     response_headers: RefCell<Vec<(u32, ResponseHeaders)>>,
 }
@@ -365,6 +367,18 @@ impl Runtime {
         }
         for line in inventory.drain(cfg, now) {
             hostcall::log(proxy_wasm::types::LogLevel::Info, &line);
+        }
+    }
+
+    /// Sums what the audit budget held back in a second that has ended.
+    fn write_audit_summaries(&self, now: u64) {
+        let Ok(mut guard) = self.audit_budget.try_borrow_mut() else {
+            return;
+        };
+        if let Some(budget) = guard.as_mut() {
+            for line in budget.roll(now) {
+                hostcall::log(proxy_wasm::types::LogLevel::Info, &line);
+            }
         }
     }
 
@@ -506,7 +520,15 @@ impl Root {
                 .map(|settings| Inventory::new(settings, cfg.providers.len())),
             Loaded::Broken(_) => None,
         };
-        if (fetcher.is_some() || inventory.is_some()) && !self.ticking {
+        let audit_budget = match &loaded {
+            Loaded::Ready(cfg)
+                if cfg.audit_log_budget > 0 && cfg.audit_log != config::AuditLog::Off =>
+            {
+                Some(AuditBudget::new(cfg.audit_log_budget))
+            }
+            _ => None,
+        };
+        if (fetcher.is_some() || inventory.is_some() || audit_budget.is_some()) && !self.ticking {
             // Kong traps on a second call: set the period once per root.
             let _ = hostcalls::set_tick_period(Duration::from_millis(TICK_MS));
             self.ticking = true;
@@ -521,6 +543,7 @@ impl Root {
             cache: RefCell::new(TokenCache::new(cache_size)),
             limits,
             inventory: RefCell::new(inventory),
+            audit_budget: RefCell::new(audit_budget),
             response_headers: RefCell::new(Vec::new()),
         })));
     }
@@ -532,6 +555,7 @@ impl Root {
         };
         let now = now_ms();
         rt.borrow().write_inventory(now / 1000);
+        rt.borrow().write_audit_summaries(now / 1000);
         let (requests, mut events) = {
             let mut guard = rt.borrow_mut();
             let Runtime { fetcher, store, .. } = &mut *guard;
@@ -643,11 +667,14 @@ fn decide(r: &Runtime, host: &mut WasmHost<'_>, now_ms: u64) -> Step {
     let limits = r.limits.as_ref();
     let mut inventory = r.inventory.try_borrow_mut().ok();
     let inventory = inventory.as_mut().and_then(|i| i.as_mut());
+    let mut audit_budget = r.audit_budget.try_borrow_mut().ok();
+    let audit_budget = audit_budget.as_mut().and_then(|b| b.as_mut());
     let Ok(mut cache) = r.cache.try_borrow_mut() else {
         let worker = Worker {
             cache: None,
             limits,
             inventory,
+            audit_budget,
         };
         return adapter::on_request_headers(&r.loaded, &r.keys(), worker, host, now_ms);
     };
@@ -656,6 +683,7 @@ fn decide(r: &Runtime, host: &mut WasmHost<'_>, now_ms: u64) -> Step {
         cache: Some(&mut cache),
         limits,
         inventory,
+        audit_budget,
     };
     let step = adapter::on_request_headers(&r.loaded, &r.keys(), worker, host, now_ms);
     if cache.hits > hits {

@@ -28,6 +28,9 @@ pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 4096;
 /// DPoP proofs within their validity window the gateway remembers
 /// (`dpop_replay_capacity`): at the default 60 s window, ~1,000 proofs/s.
 pub const DEFAULT_DPOP_REPLAY_CAPACITY: usize = 65_536;
+/// Audit lines per reason and second per worker (`audit_log_budget`): enough
+/// to see every kind of failure, too few for a junk flood to fill a disk.
+pub const DEFAULT_AUDIT_LOG_BUDGET: u32 = 20;
 
 /// Headers that let a caller ask an upstream framework to treat the request
 /// as another method than the one Scopegate authorized. Always removed.
@@ -66,6 +69,8 @@ pub struct Config {
     pub rate_limits: Option<RateLimits>,
     /// Per-identity inventory lines in the gateway log.
     pub inventory: Option<InventorySettings>,
+    /// Audit lines per reason and second each worker writes; 0: no bound.
+    pub audit_log_budget: u32,
     /// Things worth a log line that do not stop the configuration (skipped keys).
     pub warnings: Vec<String>,
 }
@@ -812,6 +817,10 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
     let inventory = f
         .get("inventory")
         .and_then(|(v, p)| read_inventory(cx, v, &p));
+    let audit_log_budget = f
+        .get("audit_log_budget")
+        .and_then(|(v, p)| integer(cx, v, &p, 0, 1_000_000))
+        .map_or(DEFAULT_AUDIT_LOG_BUDGET, |n| n as u32);
     f.finish(cx);
 
     let warnings = providers
@@ -842,6 +851,7 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         dpop_replay_capacity,
         rate_limits,
         inventory,
+        audit_log_budget,
         warnings,
     })
 }

@@ -5,6 +5,7 @@
 use crate::policy::config::Config;
 use crate::policy::path;
 use crate::request::decision::{Decision, Registration, Request};
+use crate::vocab::reason::Reason;
 use crate::vocab::time::rfc3339;
 use serde_json::{json, Value};
 
@@ -86,4 +87,78 @@ pub fn line(
         );
     }
     line.to_string()
+}
+
+/// A per-worker budget of audit lines per reason and second: a flood of junk
+/// tokens stays a counter, not a flood of log lines (CONTRACT §5). What the
+/// budget holds back is summed in one `audit_suppressed` line per reason when
+/// the second is over.
+#[derive(Debug)]
+pub struct AuditBudget {
+    per_reason_per_s: u32,
+    second: u64,
+    used: Vec<(Reason, u32)>,
+    suppressed: Vec<(Reason, u64)>,
+}
+
+impl AuditBudget {
+    pub fn new(per_reason_per_s: u32) -> AuditBudget {
+        AuditBudget {
+            per_reason_per_s,
+            second: 0,
+            used: Vec::new(),
+            suppressed: Vec::new(),
+        }
+    }
+
+    /// May a line for `reason` be written at `now`? Also returns the summary
+    /// lines of an earlier second that has ended.
+    pub fn admit(&mut self, reason: Reason, now: u64) -> (bool, Vec<String>) {
+        let summaries = self.roll(now);
+        let used = match self.used.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => n,
+            None => {
+                self.used.push((reason, 0));
+                match self.used.last_mut() {
+                    Some((_, n)) => n,
+                    None => return (true, summaries),
+                }
+            }
+        };
+        if *used < self.per_reason_per_s {
+            *used += 1;
+            return (true, summaries);
+        }
+        match self.suppressed.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += 1,
+            None => self.suppressed.push((reason, 1)),
+        }
+        (false, summaries)
+    }
+
+    /// The summary lines of a second that has ended (called on every tick,
+    /// so a flood that stops is still summed).
+    pub fn roll(&mut self, now: u64) -> Vec<String> {
+        if now == self.second {
+            return Vec::new();
+        }
+        let start = self.second;
+        self.second = now;
+        self.used.clear();
+        let mut lines: Vec<String> = self
+            .suppressed
+            .drain(..)
+            .map(|(reason, n)| {
+                json!({
+                    "audit_suppressed": "scopegate",
+                    "reason": reason.as_str(),
+                    "suppressed": n,
+                    "second": rfc3339(start),
+                })
+                .to_string()
+            })
+            .collect();
+        lines.sort();
+        lines
+    }
 }
