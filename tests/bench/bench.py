@@ -1,8 +1,9 @@
 """Scopegate performance benchmark: baseline vs native jwt_authn+RBAC vs Scopegate.
 
 Run through tests/bench/run (which builds the .wasm first); see README.md.
-Everything runs on 127.0.0.1: one Envoy 1.40 with --concurrency 1 at a time,
-answering from a direct_response route, driven by wrk (HTTP/1.1).
+Everything runs on 127.0.0.1: one Envoy 1.40 with --concurrency 1 (or
+--concurrency N) at a time, answering from a direct_response route, driven by
+wrk (HTTP/1.1).
 """
 
 from __future__ import annotations
@@ -45,11 +46,17 @@ SIDES = ["baseline", "native", "floor", "contract", "scopegate", "scopegate-lean
 # Sides that run a Proxy-Wasm filter, from the generic template envoy/wasm.yaml.
 WASM_SIDES = ("floor", "contract", "scopegate", "scopegate-lean", "scopegate-registry", "scopegate-revocation")
 SCOPEGATE_SIDES = ("scopegate", "scopegate-lean", "scopegate-registry", "scopegate-revocation")
-WORKLOADS = ["steady", "cold", "attack", "junk"]
+WORKLOADS = ["steady", "cold", "attack", "junk", "dpop"]
 ALGS = ["RS256", "ES256"]
 PATH = "/payments/1"
 # wrk token mode per workload (see wrk.lua)
-MODE = {"steady": "shared", "cold": "unique", "attack": "unique", "junk": "shared"}
+MODE = {"steady": "shared", "cold": "unique", "attack": "unique", "junk": "shared", "dpop": "unique"}
+# dpop: DPoP-bound tokens (tokens.py dpop.txt, round-robin like steady, so the
+# token itself is a cache hit) with a fresh ES256 proof per request, made just
+# before each run for the listener's URL (tokens.dpop_proofs); Scopegate's
+# sides run the "-dpop" variant of their configuration (dpop_config). Native
+# cannot check DPoP: on this workload it gets the steady Bearer tokens, which
+# is the issue's comparison (a DPoP request against jwt_authn's best case).
 # Expected status of the workload's requests, per side.
 # (The contract floor checks nothing: it allows all but junk, which it denies.)
 EXPECT = {
@@ -61,6 +68,8 @@ EXPECT = {
                "scopegate-revocation": 401},
     "junk": {"baseline": 200, "native": 401, "floor": 200, "contract": 401, "scopegate": 401, "scopegate-lean": 401, "scopegate-registry": 401,
                "scopegate-revocation": 401},
+    "dpop": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200, "scopegate-registry": 200,
+               "scopegate-revocation": 200},
 }
 # Targets from the issue: (workload, versus, minimum ratio of req/s)
 TARGETS = {
@@ -68,6 +77,8 @@ TARGETS = {
     "cold": [("native", 0.5)],
     "attack": [("native", 0.5)],
     "junk": [("native", 1.0)],
+    # A DPoP request (cached token + one ES256 proof verified) against native on steady Bearer tokens.
+    "dpop": [("native", 0.5)],
 }
 # Issue 16: steady with the registry within 3 % of steady without it.
 REGISTRY_TARGET = 0.97
@@ -99,7 +110,12 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=env_default("BENCH_THREADS", 1), help="wrk -t (1)")
     p.add_argument("--cold-tokens", type=int, default=env_default("BENCH_COLD_TOKENS", 120000),
                    help="pre-minted tokens per algorithm for cold and attack (120000)")
-    p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list (steady,cold,attack,junk)")
+    p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list (" + ",".join(WORKLOADS) + ")")
+    p.add_argument("--dpop-rate", type=int, default=env_default("BENCH_DPOP_RATE", 10000),
+                   help="dpop: proofs made per second of each run (and of its warm-up), i.e. the most req/s a "
+                        "side can reach before its proofs run out and come back as replays (10000)")
+    p.add_argument("--concurrency", type=int, default=env_default("BENCH_CONCURRENCY", 1),
+                   help="Envoy worker threads (1); all pinned to --envoy-cpu")
     p.add_argument("--algs", default=",".join(ALGS), help="comma list (RS256,ES256)")
     p.add_argument("--sides", default=",".join(SIDES), help="comma list (" + ",".join(SIDES) + ")")
     p.add_argument("--registry-size", type=int, default=env_default("BENCH_REGISTRY_SIZE", 100000),
@@ -152,6 +168,8 @@ def parse_args(argv):
     for s in a.sides:
         if s not in SIDES:
             p.error(f"unknown side {s}")
+    if a.concurrency < 1:
+        p.error("--concurrency must be at least 1")
     return a
 
 
@@ -209,8 +227,9 @@ def taskset(cpus: str) -> list[str]:
 
 
 class Envoy:
-    def __init__(self, binary: str, config: str, rundir: str, cpu: str, extra: tuple = ()):
+    def __init__(self, binary: str, config: str, rundir: str, cpu: str, extra: tuple = (), concurrency: int = 1):
         self.binary, self.config, self.dir, self.cpu, self.extra = binary, config, rundir, cpu, list(extra)
+        self.concurrency = concurrency
         self.proc = None
         self.ready_s = None
         self.admin_port = None
@@ -223,7 +242,7 @@ class Envoy:
             os.unlink(admin_path)
         self.log_path = os.path.join(self.dir, "envoy.log")
         cmd = taskset(self.cpu) + [
-            self.binary, "-c", self.config, "--concurrency", "1", "--disable-hot-restart",
+            self.binary, "-c", self.config, "--concurrency", str(self.concurrency), "--disable-hot-restart",
             "-l", "warn", "--log-path", self.log_path, "--admin-address-path", admin_path,
             "--drain-time-s", "0", "--parent-shutdown-time-s", "1",
         ] + self.extra
@@ -322,9 +341,12 @@ class Envoy:
             self.stdout.close()
 
 
-def request(port: int, token: str | None, path: str = PATH) -> tuple[int, str]:
+def request(port: int, token: str | None, path: str = PATH, scheme: str = "Bearer",
+            proof: str | None = None) -> tuple[int, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    headers = {"authorization": f"Bearer {token}"} if token is not None else {}
+    headers = {"authorization": f"{scheme} {token}"} if token is not None else {}
+    if proof is not None:
+        headers["dpop"] = proof
     conn.request("GET", path, headers=headers)
     r = conn.getresponse()
     body = r.read().decode("utf-8", "replace")
@@ -343,15 +365,32 @@ def first_lines(path: str, n: int) -> list[str]:
     return out
 
 
-def check(envoy: Envoy, side: str, workload: str, alg: str, files: dict):
+def bench_url(port: int) -> str:
+    """The request URL as Envoy sees it (a DPoP proof's htu): wrk and
+    request() send Host 127.0.0.1:<port> on a plain listener."""
+    return f"http://127.0.0.1:{port}{PATH}"
+
+
+def check(envoy: Envoy, side: str, workload: str, alg: str, files: dict, meta: dict | None = None):
     """Before timing: the side must answer what the workload expects."""
     with open(files["check"]) as f:
         c = json.load(f)
+    dpop = workload == "dpop" and side != "native"
+    if dpop:
+        # Proofs for the checks only (jti prefix "check"), fresh like the run's.
+        fresh, spare = tok.dpop_proofs(meta, alg, 2, bench_url(envoy.port), "check", workers=1)
+        elsewhere = tok.dpop_proofs(meta, alg, 1, f"http://127.0.0.1:{envoy.port}/payments/2", "check-htu",
+                                    workers=1)[0]
+        bound = fresh.split(" ")[0]
     if side == "contract":
         # It checks nothing: every request gets the workload's verdict.
         want = EXPECT[workload][side]
-        for name, token in [("steady token", first_lines(files["steady"], 1)[0]), ("junk", first_lines(files["junk"], 1)[0])]:
-            status, body = request(envoy.port, token)
+        cases = [("steady token", first_lines(files["steady"], 1)[0], "Bearer", None),
+                 ("junk", first_lines(files["junk"], 1)[0], "Bearer", None)]
+        if dpop:
+            cases.append(("DPoP-bound token with a fresh proof", bound, "DPoP", fresh.split(" ")[1]))
+        for name, token, scheme, proof in cases:
+            status, body = request(envoy.port, token, scheme=scheme, proof=proof)
             if status != want:
                 raise BenchError(f"correctness check failed before timing: side={side} ({workload}) case '{name}': "
                                  f"got {status}, expected {want}\n--- envoy log ---\n{envoy.log_tail()}")
@@ -369,8 +408,22 @@ def check(envoy: Envoy, side: str, workload: str, alg: str, files: dict):
         cases.append((f"junk: {tok.JUNK_KINDS[i]}", j, 401 if auth else 200))
     if side == "scopegate-revocation":
         cases.append(("valid token whose jti is on the revocation list", files["revoked"], 401))
-    for name, token, want in cases:
-        status, body = request(envoy.port, token)
+    cases = [(name, token, "Bearer", None, want) for name, token, want in cases]
+    if dpop:
+        # Scopegate must verify the proof: a fresh one passes; the same proof
+        # again (replay), one for another URL, none, or the bound token as a
+        # Bearer token are refused. The sides without authentication let all through.
+        cases += [
+            ("DPoP-bound token with a fresh proof (like dpop)", bound, "DPoP", fresh.split(" ")[1], 200),
+            ("the proof of the first case again (replay)", bound, "DPoP", fresh.split(" ")[1], 401 if auth else 200),
+            ("DPoP-bound token with a proof for another URL (htu)", elsewhere.split(" ")[0], "DPoP",
+             elsewhere.split(" ")[1], 401 if auth else 200),
+            ("DPoP-bound token without a proof", spare.split(" ")[0], "DPoP", None, 401 if auth else 200),
+            ("DPoP-bound token as a Bearer token", spare.split(" ")[0], "Bearer", spare.split(" ")[1],
+             401 if auth else 200),
+        ]
+    for name, token, scheme, proof, want in cases:
+        status, body = request(envoy.port, token, scheme=scheme, proof=proof)
         if status != want:
             raise BenchError(
                 f"correctness check failed before timing: side={side} alg={alg} case '{name}': "
@@ -381,9 +434,9 @@ def check(envoy: Envoy, side: str, workload: str, alg: str, files: dict):
 # -- wrk ----------------------------------------------------------------------
 
 
-def wrk(args, port: int, token_file: str, mode: str, duration: int, report: str) -> dict:
+def wrk(args, port: int, token_file: str, mode: str, duration: int, report: str, auth: str = "bearer") -> dict:
     env = dict(os.environ, BENCH_TOKENS=token_file, BENCH_MODE=mode, BENCH_THREADS=str(args.threads),
-               BENCH_PATH=PATH, BENCH_REPORT=report)
+               BENCH_PATH=PATH, BENCH_REPORT=report, BENCH_AUTH=auth)
     if os.path.exists(report):
         os.unlink(report)
     cmd = taskset(args.wrk_cpu) + [
@@ -417,25 +470,74 @@ def interesting(stats: dict) -> dict:
 SCOPEGATE_LOG = ("--component-log-level", "wasm:info")
 
 
+def dpop_pool(args) -> int:
+    """Proofs made for one measured dpop run (its warm-up gets its own)."""
+    return max(1000, args.dpop_rate * args.duration)
+
+
+def dpop_config(args) -> dict:
+    """What the "-dpop" variant of a Scopegate configuration sets, sized for
+    the run. Each run starts a fresh Envoy and every proof stays in the replay
+    cache until its window (iat + dpop_max_age_s + clock_skew_s) closes, after
+    the run ends: so the cache must hold all proofs of one run (warm-up, run,
+    checks) at once. Buckets hold 32 proofs (capacity / 32 of them): at 1/8 of
+    the capacity, the fullest of them stays far below 32. dpop_max_age_s stays
+    at the contract's 60 s unless warm-up plus run (plus making the proofs)
+    could outlast it."""
+    live = dpop_pool(args) + max(1000, args.dpop_rate * args.warmup) + 10
+    capacity = 65536
+    while capacity < 8 * live and capacity < 4194304:
+        capacity *= 2
+    # Under callgrind (--instructions) a few thousand requests take minutes.
+    max_age = 3600 if args.instructions else min(3600, max(60, args.warmup + args.duration + 30))
+    return {"dpop_replay_capacity": capacity,
+            "proof_of_possession": {"dpop": "if_bound", "dpop_algorithms": ["ES256"], "dpop_max_age_s": max_age}}
+
+
+def workload_input(workload: str, side: str) -> tuple[str, str, str]:
+    """(token pool, wrk mode, auth scheme) of a side's requests in a workload."""
+    if workload == "dpop":
+        return ("steady", "shared", "bearer") if side == "native" else ("dpop", "unique", "dpop")
+    return workload, MODE[workload], "bearer"
+
+
 def one_run(args, envoy_bin, configs, meta, workload, alg, side, rnd, workdir) -> dict:
-    files = meta["files"][alg]
+    files = dict(meta["files"][alg])
     rundir = os.path.join(workdir, "runs", f"r{rnd}-{workload}-{alg}-{side}")
     shutil.rmtree(rundir, ignore_errors=True)
     envoy = Envoy(envoy_bin, config_for(configs, side, workload), rundir, args.envoy_cpu,
-                  SCOPEGATE_LOG if side in SCOPEGATE_SIDES else ()).start()
+                  SCOPEGATE_LOG if side in SCOPEGATE_SIDES else (), args.concurrency).start()
+    pool, mode, auth = workload_input(workload, side)
+    warm_pool, warm_mode = "steady", "shared"
+    made = []
     try:
         idle = envoy.memory()
-        check(envoy, side, workload, alg, files)
+        check(envoy, side, workload, alg, files, meta)
+        if auth == "dpop":
+            # Fresh proofs for this listener, made now so that their iat is
+            # seconds before the requests; a separate pool warms up the proof
+            # path (JIT), so the measured proofs are all unseen.
+            t_make = time.monotonic()
+            for name, n in (("dpop-warm", max(1000, args.dpop_rate * args.warmup)), ("dpop", dpop_pool(args))):
+                files[name] = os.path.join(rundir, f"{name}.txt")
+                tok._write_lines(files[name], tok.dpop_proofs(meta, alg, n, bench_url(envoy.port), f"r{rnd}-{name}",
+                                                              workers=os.cpu_count() or 2))
+                made.append(files[name])
+            made_s = time.monotonic() - t_make
+            warm_pool, warm_mode = "dpop-warm", "unique"
         if args.warmup > 0:  # warm connections, JIT and the steady tokens; never the measured pool
-            wrk(args, envoy.port, files["steady"], "shared", args.warmup, os.path.join(rundir, "warmup.json"))
+            wrk(args, envoy.port, files[warm_pool], warm_mode, args.warmup, os.path.join(rundir, "warmup.json"), auth)
         cpus = (cpu_list(args.envoy_cpu) | cpu_list(args.wrk_cpu)) if taskset("0") else None
         s0, c0, b0 = envoy.stats(), envoy.cpu_seconds(), cpu_busy(cpus)
-        r = wrk(args, envoy.port, files[workload], MODE[workload], args.duration, os.path.join(rundir, "wrk.json"))
+        r = wrk(args, envoy.port, files[pool], mode, args.duration, os.path.join(rundir, "wrk.json"), auth)
         c1, b1, s1 = envoy.cpu_seconds(), cpu_busy(cpus), envoy.stats()
         post = envoy.memory()
         version = envoy.version()
     finally:
         envoy.stop()
+        for path in made:  # ~1 KiB per proof: do not keep them
+            if os.path.exists(path):
+                os.unlink(path)
     delta = {k: v - s0.get(k, 0) for k, v in interesting(s1).items() if v - s0.get(k, 0)}
     secs = r["duration_us"] / 1e6
     e = r["errors"]
@@ -450,7 +552,8 @@ def one_run(args, envoy_bin, configs, meta, workload, alg, side, rnd, workdir) -
         "wrk_cpu_util": r["wrk_cpu_s"] / r["wall_s"] if r["wall_s"] else None,
         # CPU used on the benchmark's CPUs by anything but this Envoy and wrk
         "foreign_cpu": max(0.0, ((b1 - b0) - (c1 - c0) - r["wrk_cpu_s"]) / r["wall_s"]) if r["wall_s"] else None,
-        "wrapped": r["wrapped"] and MODE[workload] == "unique", "tokens_sent": r["sent"], "token_pool": r["pool"],
+        "wrapped": r["wrapped"] and mode == "unique", "tokens_sent": r["sent"], "token_pool": r["pool"],
+        "dpop_proofs_made_s": round(made_s, 2) if made else None,
         "mem_idle": idle, "mem_post": post, "stats_delta": delta, "envoy_version": version, "wrk": r,
         "ready_s": round(envoy.ready_s, 3),
         "config_load_ms": envoy.config_load_ms() if side in SCOPEGATE_SIDES else [],
@@ -584,15 +687,28 @@ def render(runs, rows, args, info) -> str:
     L = []
     L.append("# Scopegate benchmark: baseline vs native jwt_authn+RBAC vs Scopegate")
     L.append("")
-    L.append(f"- date: {info['date']}; Envoy {info['envoy_version']} `--concurrency 1` pinned to CPU {args.envoy_cpu}; "
+    L.append(f"- date: {info['date']}; Envoy {info['envoy_version']} `--concurrency {args.concurrency}` pinned to CPU {args.envoy_cpu}; "
              f"wrk pinned to CPU {args.wrk_cpu}; {info['ncpu']} CPUs")
     L.append(f"- wrk: HTTP/1.1, `-t {args.threads} -c {args.connections} -d {args.duration}s` "
-             f"(+{args.warmup}s warm-up with the steady tokens), GET {PATH}, fresh Envoy per run; "
+             f"(+{args.warmup}s warm-up with the steady tokens{'; dpop: with its own proofs' if 'dpop' in args.workloads else ''}), "
+             f"GET {PATH}, fresh Envoy per run; "
              f"{args.rounds} rounds alternated {'/'.join(args.sides)}; medians shown")
     L.append(f"- scopegate.wasm: {info['wasm_size']} bytes ({info['wasm_size'] / 2**10:.0f} KiB), "
              f"sha256 {info['wasm_sha256'][:16]}…")
     L.append(f"- token pools per alg: steady 100 (round-robin), cold/attack {info['cold_n']} unique, junk {tok.JUNK_N} "
              f"({len(tok.JUNK_KINDS)} kinds); caches: jwt_authn default (100 entries), Scopegate default (4096)")
+    if info.get("dpop") and "dpop" in args.workloads:
+        d = info["dpop"]
+        made = [r["dpop_proofs_made_s"] for r in runs if r.get("dpop_proofs_made_s") is not None]
+        L.append(f"- dpop: 100 DPoP-bound tokens (`cnf.jkt`, round-robin: cache hits) with a fresh ES256 proof per "
+                 f"request (unique `jti`, `htu` {bench_url(0).replace(':0/', ':<port>/')}, `ath`, `iat` when made), "
+                 f"{d['proofs_per_run']:,} proofs made just before each run (+{max(1000, d['rate'] * args.warmup):,} "
+                 f"for its warm-up; {d['rate']:,}/s, `--dpop-rate`"
+                 + (f"; making them took {med(made):.1f} s" if made else "") + "); Scopegate with "
+                 f"`proof_of_possession` {json.dumps(d['proof_of_possession'])} and `dpop_replay_capacity` "
+                 f"{d['dpop_replay_capacity']:,} (the default 65,536 would refuse proofs once a bucket of 32 fills: "
+                 f"a run keeps every proof live); native gets the steady Bearer tokens (it cannot check DPoP), "
+                 f"so dpop's Scopegate/native is a DPoP request against native's steady request")
     L.append(f"- load average before/after: {' '.join(info['loadavg_before'])} / {' '.join(info['loadavg_after'])}; "
              f"other processes' CPU use just before: {info['foreign_before']:.2f} CPUs, "
              f"during runs (max): {max((r['foreign_cpu'] or 0) for r in runs):.2f} CPUs; "
@@ -616,7 +732,9 @@ def render(runs, rows, args, info) -> str:
                 )
     L.append("")
     L.append("Ratios (median req/s; p99 ratio in parentheses, lower is better). \"lean\" is scopegate-lean "
-             "(`request_properties: []`); contract and floor are the two Proxy-Wasm floors:")
+             "(`request_properties: []`); contract and floor are the two Proxy-Wasm floors"
+             + ("; on dpop, native answered steady Bearer tokens, so its ratios are DPoP requests against "
+                "native's steady ones" if "dpop" in args.workloads else "") + ":")
     L.append("")
     L.append("| workload | alg | Scopegate/native | Scopegate/baseline | lean/native | contract/native | floor/native | target | met | met (lean) |")
     L.append("|---|---|---:|---:|---:|---:|---:|---|---|---|")
@@ -700,6 +818,11 @@ def render(runs, rows, args, info) -> str:
                     foreign.append(f"{name} ({r['foreign_cpu']:.2f})")
                 if r["wrk_cpu_util"] and r["wrk_cpu_util"] > 0.9:
                     client.append(f"{name} ({100 * r['wrk_cpu_util']:.0f}%)")
+    dpop_wrapped = [x for x in wrapped if x.startswith("dpop/")]
+    wrapped = [x for x in wrapped if not x.startswith("dpop/")]
+    if dpop_wrapped:
+        notes.append(f"dpop proofs outpaced (a side answered more than --dpop-rate {args.dpop_rate:,} req/s): "
+                     f"{', '.join(dpop_wrapped)}; the re-sent proofs are replays (401, see non-2xx). Raise --dpop-rate.")
     if wrapped:
         notes.append(f"token pool outpaced (each token of the {info['cold_n']} was sent more than once): {', '.join(wrapped)}. "
                      f"A token comes back only after {info['cold_n'] // args.threads:,} others, far beyond both caches "
@@ -806,6 +929,8 @@ def soak(args, envoy_bin, configs, meta, info) -> str:
 def config_for(configs: dict, side: str, workload: str) -> str:
     if side == "contract":
         return configs["contract-deny" if workload == "junk" else "contract-allow"]
+    if workload == "dpop" and side in SCOPEGATE_SIDES:
+        return configs[side + "-dpop"]
     return configs[side]
 
 
@@ -859,7 +984,17 @@ def revoked_check_token(meta: dict, alg: str, n: int) -> str:
     return tok.sign_claims(os.path.dirname(meta["jwks"]), alg, claims)
 
 
-def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocation_size=1000000) -> dict:
+def with_dpop(doc: dict, dpop: dict) -> dict:
+    """A Scopegate configuration with the dpop workload's settings (dpop_config)."""
+    out = dict(doc, dpop_replay_capacity=dpop["dpop_replay_capacity"])
+    out["providers"] = [dict(p, proof_of_possession=dpop["proof_of_possession"]) for p in doc["providers"]]
+    return out
+
+
+def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocation_size=1000000,
+                  dpop: dict | None = None, dpop_sides=()) -> dict:
+    """Envoy configurations per side (and contract-allow/-deny); with `dpop`,
+    also "<side>-dpop" for each Scopegate side of `dpop_sides`."""
     with open(meta["jwks"]) as f:
         jwks = json.load(f)
     os.makedirs(workdir, exist_ok=True)
@@ -881,6 +1016,13 @@ def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocati
         "scopegate-registry": (wasm, compact(registry)),
         "scopegate-revocation": (wasm, compact(revocation)),
     }
+    docs = {"scopegate": sg, "scopegate-lean": lean, "scopegate-registry": registry, "scopegate-revocation": revocation}
+    extra = []
+    if dpop is not None:
+        for side in dpop_sides:
+            if side in SCOPEGATE_SIDES:
+                wasm_sides[side + "-dpop"] = (wasm, compact(with_dpop(docs[side], dpop)))
+                extra.append(side + "-dpop")
     if info is not None:
         import hashlib
 
@@ -891,7 +1033,7 @@ def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocati
         info["revocation"] = {"tokens": revocation_size,
                               "config_bytes": len(wasm_sides["scopegate-revocation"][1])}
     out = {}
-    for side in [s for s in SIDES if s != "contract"] + ["contract-allow", "contract-deny"]:
+    for side in [s for s in SIDES if s != "contract"] + ["contract-allow", "contract-deny"] + extra:
         template = "wasm" if side in wasm_sides else side
         with open(os.path.join(HERE, "envoy", f"{template}.yaml")) as f:
             text = f.read()
@@ -946,8 +1088,11 @@ def main(argv=None) -> int:
         log(f"bench: WARNING: other processes use {info['foreign_before']:.2f} CPUs of {os.cpu_count()}: "
             "results will be disturbed (see --wait-quiet)")
     meta = tok.ensure(os.path.join(args.work, "tokens"), args.cold_tokens, workers=os.cpu_count() or 2, log=log)
+    dpop = dpop_config(args) if "dpop" in args.workloads else None
+    if dpop is not None:
+        info["dpop"] = dict(dpop, proofs_per_run=dpop_pool(args), rate=args.dpop_rate)
     configs = build_configs(os.path.join(args.work, "config"), meta, wasm, args.registry_size, info,
-                            args.revocation_size)
+                            args.revocation_size, dpop, args.sides)
     if "scopegate-revocation" in args.sides + (args.soak_sides if args.soak else []):
         for a in args.algs:
             meta["files"][a]["revoked"] = revoked_check_token(meta, a, args.revocation_size)

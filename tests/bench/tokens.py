@@ -12,14 +12,20 @@ Per algorithm (RS256, ES256) it writes, one token per line:
               flipped (well-formed, known kid, wrong signature); unique, so
               neither side's cache can answer them
   junk.txt    1000 malformed tokens (see JUNK_KINDS)
+  dpop.txt    100 valid DPoP-bound tokens (cnf.jkt = the thumbprint of the
+              proof key), like steady.txt otherwise
   check.json  single tokens for the correctness checks (not in any pool)
 
-and jwks.json with both public keys.
+and jwks.json with both public keys, and dpop-es256.pk8.pem: the client's
+ES256 key that signs DPoP proofs. The proofs themselves (dpop_proofs) are
+made per run, just before it: each names the request URL (htu, with the
+listener's port) and carries a fresh iat and a unique jti.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import random
@@ -39,7 +45,7 @@ TTL_S = 7 * 24 * 3600  # no max_lifetime on either side
 MIN_REMAINING_S = 24 * 3600
 STEADY_N = 100  # = jwt_authn's default cache size, so native can cache all of them
 JUNK_N = 1000
-FORMAT = 3  # bump when the token layout changes
+FORMAT = 4  # bump when the token layout changes
 
 
 def b64u(data: bytes) -> str:
@@ -59,7 +65,7 @@ def _seg(obj) -> str:
 
 def _load_or_make_keys(d: str):
     keys = {}
-    for alg in ("RS256", "ES256"):
+    for alg in ("RS256", "ES256", "DPOP-ES256"):
         path = os.path.join(d, f"{alg.lower()}.pk8.pem")
         if os.path.exists(path):
             with open(path, "rb") as f:
@@ -94,6 +100,18 @@ def jwks(keys) -> dict:
          "x": b64u(_int(en.x, 32)), "y": b64u(_int(en.y, 32))}
     )
     return {"keys": out}
+
+
+def dpop_jwk(key) -> dict:
+    """The public JWK of a P-256 proof key, as a DPoP proof's header carries it."""
+    n = key.public_key().public_numbers()
+    return {"kty": "EC", "crv": "P-256", "x": b64u(_int(n.x, 32)), "y": b64u(_int(n.y, 32))}
+
+
+def jwk_thumbprint(jwk: dict) -> str:
+    """RFC 7638: SHA-256 over the required members, sorted, no whitespace."""
+    required = {k: jwk[k] for k in ("crv", "kty", "x", "y")}
+    return b64u(hashlib.sha256(json.dumps(required, sort_keys=True, separators=(",", ":")).encode()).digest())
 
 
 # -- signing (worker processes) -----------------------------------------------
@@ -211,6 +229,50 @@ def sign_claims(directory: str, alg: str, claims: dict) -> str:
     return signing_input + "." + b64u(_sign(key, alg, signing_input.encode()))
 
 
+# -- DPoP proofs (RFC 9449 §4.2) ---------------------------------------------
+
+_PROOF = None  # per worker: (key, encoded header, {token: ath}, tokens, htu, iat)
+
+
+def _init_proof_worker(pem: bytes, tokens: list[str], htu: str, iat: int):
+    global _PROOF
+    key = serialization.load_pem_private_key(pem, password=None)
+    header = _seg({"typ": "dpop+jwt", "alg": "ES256", "jwk": dpop_jwk(key)})
+    aths = [b64u(hashlib.sha256(t.encode()).digest()) for t in tokens]
+    _PROOF = (key, header, aths, tokens, htu, iat)
+
+
+def _proof_range(args) -> list[str]:
+    start, count, prefix = args
+    key, header, aths, tokens, htu, iat = _PROOF
+    out = []
+    for i in range(start, start + count):
+        k = i % len(tokens)
+        claims = {"jti": f"{prefix}-{i}-{random.getrandbits(64):016x}", "htm": "GET", "htu": htu, "iat": iat,
+                  "ath": aths[k]}
+        si = header + "." + _seg(claims)
+        out.append(tokens[k] + " " + si + "." + b64u(_sign(key, "ES256", si.encode())))
+    return out
+
+
+def dpop_proofs(meta: dict, alg: str, n: int, htu: str, prefix: str, workers: int = 2,
+                iat: int | None = None) -> list[str]:
+    """n lines "<DPoP-bound token> <proof>": the alg's DPoP-bound tokens
+    round-robin, each with a fresh ES256 proof for GET `htu` (its ath, a
+    unique jti, iat now), signed with the client's proof key."""
+    with open(meta["dpop_key"], "rb") as f:
+        pem = f.read()
+    tokens = [x for x in open(meta["files"][alg]["dpop"]).read().splitlines() if x]
+    init = (pem, tokens, htu, int(time.time()) if iat is None else iat)
+    chunk = 2000
+    jobs = [(s, min(chunk, n - s), prefix) for s in range(0, n, chunk)]
+    if workers <= 1 or n < 4000:
+        _init_proof_worker(*init)
+        return [line for job in jobs for line in _proof_range(job)]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_proof_worker, initargs=init) as ex:
+        return [line for part in ex.map(_proof_range, jobs) for line in part]
+
+
 def _write_lines(path: str, lines: list[str]):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -262,14 +324,22 @@ def ensure(directory: str, cold_n: int, workers: int = 2, log=print) -> dict:
         }.items():
             si = head + "." + _seg(claims)
             check[name] = si + "." + b64u(_sign(_KEY, alg, si.encode()))
+        # DPoP-bound tokens: steady's claims plus cnf.jkt (the proof key's thumbprint).
+        jkt = jwk_thumbprint(dpop_jwk(keys["DPOP-ES256"]))
+        dpop = []
+        for i in range(STEADY_N):
+            si = head + "." + _seg(dict(_claims(i, now, "dpop"), cnf={"jkt": jkt}))
+            dpop.append(si + "." + b64u(_sign(_KEY, alg, si.encode())))
         files[alg] = {
             "steady": os.path.join(d, "steady.txt"),
+            "dpop": os.path.join(d, "dpop.txt"),
             "cold": os.path.join(d, "cold.txt"),
             "attack": os.path.join(d, "attack.txt"),
             "junk": os.path.join(d, "junk.txt"),
             "check": os.path.join(d, "check.json"),
         }
         _write_lines(files[alg]["steady"], steady)
+        _write_lines(files[alg]["dpop"], dpop)
         _write_lines(files[alg]["cold"], cold)
         _write_lines(files[alg]["attack"], attack)
         _write_lines(files[alg]["junk"], junk(alg, JUNK_N, rnd))
@@ -283,6 +353,7 @@ def ensure(directory: str, cold_n: int, workers: int = 2, log=print) -> dict:
         "minted_at": now,
         "exp_min": now + TTL_S,
         "jwks": os.path.join(directory, "jwks.json"),
+        "dpop_key": os.path.join(directory, "dpop-es256.pk8.pem"),
         "files": files,
     }
     with open(meta_path, "w") as f:

@@ -1,7 +1,10 @@
 -- wrk script: one Authorization header per request from a token file.
 --
 -- Environment (set by bench.py):
---   BENCH_TOKENS   file with one token per line
+--   BENCH_TOKENS   file with one token per line; with BENCH_AUTH=dpop, one
+--                  "<token> <DPoP proof>" per line
+--   BENCH_AUTH     "bearer" (default): Authorization: Bearer <token>
+--                  "dpop": Authorization: DPoP <token> and DPoP: <proof>
 --   BENCH_MODE     "shared": every thread cycles through all tokens (steady, junk)
 --                  "unique": thread i takes lines i, i+T, i+2T ... so each token is
 --                            sent once per pass (cold, attack); if a thread runs out
@@ -24,22 +27,31 @@ function init(args)
   local mode = os.getenv("BENCH_MODE") or "shared"
   local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
   local path = os.getenv("BENCH_PATH") or "/payments/1"
+  local dpop = os.getenv("BENCH_AUTH") == "dpop"
   local tokens = {}
   for line in io.lines(file) do
     if line ~= "" then tokens[#tokens + 1] = line end
   end
   reqs = {}
   local headers = {}
+  local function format(line)
+    if dpop then
+      local token, proof = line:match("^(%S+) (%S+)$")
+      headers["Authorization"] = "DPoP " .. token
+      headers["DPoP"] = proof
+    else
+      headers["Authorization"] = "Bearer " .. line
+    end
+    return wrk.format("GET", path, headers)
+  end
   if mode == "unique" then
     for i = id + 1, #tokens, nthreads do
-      headers["Authorization"] = "Bearer " .. tokens[i]
-      reqs[#reqs + 1] = wrk.format("GET", path, headers)
+      reqs[#reqs + 1] = format(tokens[i])
     end
     idx = 0
   else
     for i = 1, #tokens do
-      headers["Authorization"] = "Bearer " .. tokens[i]
-      reqs[#reqs + 1] = wrk.format("GET", path, headers)
+      reqs[#reqs + 1] = format(tokens[i])
     end
     idx = math.floor(#tokens * id / nthreads)
   end
