@@ -32,7 +32,11 @@ pub fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
         // A command that refuses its arguments exits without reading its
         // input: the pipe may be closed already, which is not a failure.
         if let Err(e) = input.write_all(stdin.as_bytes()) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "stdin written: {e}");
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "stdin written: {e}"
+            );
         }
     }
     child.wait_with_output().expect("scopegate finishes")

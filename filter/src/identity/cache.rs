@@ -7,6 +7,7 @@
 //! verified it.
 
 use crate::identity::validate::{self, Failure, Identity, KeyStore, Keys};
+use crate::jose::dpop::ProofKeys;
 use crate::jose::jwks::KeySet;
 use crate::policy::config::{Config, KeySource};
 use crate::vocab::reason::Denial;
@@ -52,7 +53,12 @@ pub struct TokenCache {
     bytes: usize,
     pub hits: u64,
     pub misses: u64,
+    /// Prepared keys of recent DPoP proofs (one per client key).
+    pub proof_keys: ProofKeys,
 }
+
+/// Client DPoP keys each worker keeps prepared.
+pub const PROOF_KEYS: usize = 1024;
 
 impl TokenCache {
     pub fn new(capacity: usize) -> Self {
@@ -65,6 +71,7 @@ impl TokenCache {
             bytes: 0,
             hits: 0,
             misses: 0,
+            proof_keys: ProofKeys::new(if capacity == 0 { 0 } else { PROOF_KEYS }),
         }
     }
 

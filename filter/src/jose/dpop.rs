@@ -10,6 +10,8 @@ use crate::vocab::alg::{self, Alg, AlgSet};
 use crate::vocab::text::clip;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Largest proof accepted: a proof carries one public key (an RSA-4096 JWK is
 /// under 1 KiB) and a handful of claims.
@@ -33,9 +35,56 @@ pub struct Proof {
     pub alg: Alg,
 }
 
+/// A proof header already checked, and its key made ready to verify with:
+/// a client signs every proof with the same key, and preparing a P-256 key
+/// costs more than verifying with it.
+#[derive(Debug)]
+struct ProofKey {
+    alg: Alg,
+    key: jwks::Jwk,
+    jkt: String,
+}
+
+/// Per worker: the keys of recent proofs, by their header segment (which
+/// holds `typ`, `alg` and `jwk`, so an equal segment is an equal header).
+/// Filled only by proofs whose signature verified; bounded, cleared when full.
+#[derive(Debug)]
+pub struct ProofKeys {
+    map: HashMap<Box<str>, Rc<ProofKey>>,
+    capacity: usize,
+    pub hits: u64,
+}
+
+impl ProofKeys {
+    pub fn new(capacity: usize) -> ProofKeys {
+        ProofKeys {
+            map: HashMap::new(),
+            capacity,
+            hits: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
 /// Parses and verifies a DPoP proof. `algorithms` is what the provider allows
 /// for proofs; `none` and HMAC cannot be named, so never pass.
 pub fn verify(proof: &str, algorithms: AlgSet) -> Result<Proof, String> {
+    verify_with(proof, algorithms, None)
+}
+
+/// `verify`, reusing the prepared key of an earlier proof with the same header.
+pub fn verify_with(
+    proof: &str,
+    algorithms: AlgSet,
+    mut keys: Option<&mut ProofKeys>,
+) -> Result<Proof, String> {
     if proof.len() > MAX_PROOF_BYTES {
         return Err(format!(
             "the DPoP proof is {} bytes; the limit is {MAX_PROOF_BYTES}",
@@ -48,6 +97,89 @@ pub fn verify(proof: &str, algorithms: AlgSet) -> Result<Proof, String> {
     else {
         return Err("the DPoP proof is not a compact JWS (header.payload.signature)".into());
     };
+    let cached = keys.as_mut().and_then(|k| {
+        let hit = k.map.get(h).cloned();
+        if hit.is_some() {
+            k.hits += 1;
+        }
+        hit
+    });
+    let prepared = match cached {
+        Some(p) => {
+            // The provider may allow fewer algorithms than the one that
+            // verified this header before.
+            if !algorithms.contains(p.alg) {
+                return Err(format!(
+                    "DPoP proof algorithm {} is not allowed (allowed: {})",
+                    p.alg,
+                    algorithms.names()
+                ));
+            }
+            p
+        }
+        None => Rc::new(prepare(h, algorithms)?),
+    };
+    let signature = base64url::decode(s.as_bytes())
+        .map_err(|e| format!("the DPoP proof's signature is not base64url: {e}"))?;
+    let signing_input = proof
+        .get(..h.len() + 1 + p.len())
+        .map(str::as_bytes)
+        .ok_or("the DPoP proof's segments are inconsistent")?;
+    if !prepared
+        .key
+        .key
+        .verify(prepared.alg, signing_input, &signature)
+    {
+        return Err("the DPoP proof's signature does not verify with its `jwk`".into());
+    }
+    let claims = token::decode_object(p, "DPoP proof payload").map_err(|d| d.message)?;
+    let string = |name: &str| -> Result<String, String> {
+        match claims.get(name) {
+            Some(Value::String(v)) if !v.is_empty() => Ok(v.clone()),
+            Some(_) => Err(format!(
+                "the DPoP proof's `{name}` must be a non-empty string"
+            )),
+            None => Err(format!("the DPoP proof has no `{name}`")),
+        }
+    };
+    let iat = match claims.get("iat") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite() && *f >= 0.0)
+                    .map(|f| f as u64)
+            })
+            .ok_or("the DPoP proof's `iat` must be a non-negative number")?,
+        _ => return Err("the DPoP proof has no numeric `iat`".into()),
+    };
+    let ath = match claims.get("ath") {
+        None => None,
+        Some(Value::String(v)) => Some(v.clone()),
+        Some(_) => return Err("the DPoP proof's `ath` must be a string".into()),
+    };
+    let out = Proof {
+        jkt: prepared.jkt.clone(),
+        jti: string("jti")?,
+        htm: string("htm")?,
+        htu: string("htu")?,
+        iat,
+        ath,
+        alg: prepared.alg,
+    };
+    if let Some(k) = keys {
+        if !k.map.contains_key(h) && k.capacity > 0 {
+            if k.map.len() >= k.capacity {
+                k.map.clear();
+            }
+            k.map.insert(h.into(), prepared);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a proof's header and makes its key ready to verify with.
+fn prepare(h: &str, algorithms: AlgSet) -> Result<ProofKey, String> {
     let header = token::decode_object(h, "DPoP proof header").map_err(|d| d.message)?;
     match header.get("typ") {
         Some(Value::String(t)) if t.eq_ignore_ascii_case("dpop+jwt") => {}
@@ -89,49 +221,10 @@ pub fn verify(proof: &str, algorithms: AlgSet) -> Result<Proof, String> {
             "the DPoP proof's `jwk` does not fit algorithm {alg}"
         ));
     }
-    let signature = base64url::decode(s.as_bytes())
-        .map_err(|e| format!("the DPoP proof's signature is not base64url: {e}"))?;
-    let signing_input = proof
-        .get(..h.len() + 1 + p.len())
-        .map(str::as_bytes)
-        .ok_or("the DPoP proof's segments are inconsistent")?;
-    if !key.key.verify(alg, signing_input, &signature) {
-        return Err("the DPoP proof's signature does not verify with its `jwk`".into());
-    }
-    let claims = token::decode_object(p, "DPoP proof payload").map_err(|d| d.message)?;
-    let string = |name: &str| -> Result<String, String> {
-        match claims.get(name) {
-            Some(Value::String(v)) if !v.is_empty() => Ok(v.clone()),
-            Some(_) => Err(format!(
-                "the DPoP proof's `{name}` must be a non-empty string"
-            )),
-            None => Err(format!("the DPoP proof has no `{name}`")),
-        }
-    };
-    let iat = match claims.get("iat") {
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.is_finite() && *f >= 0.0)
-                    .map(|f| f as u64)
-            })
-            .ok_or("the DPoP proof's `iat` must be a non-negative number")?,
-        _ => return Err("the DPoP proof has no numeric `iat`".into()),
-    };
-    let ath = match claims.get("ath") {
-        None => None,
-        Some(Value::String(v)) => Some(v.clone()),
-        Some(_) => return Err("the DPoP proof's `ath` must be a string".into()),
-    };
-    Ok(Proof {
-        jkt: thumbprint(jwk)?,
-        jti: string("jti")?,
-        htm: string("htm")?,
-        htu: string("htu")?,
-        iat,
-        ath,
+    Ok(ProofKey {
         alg,
+        key,
+        jkt: thumbprint(jwk)?,
     })
 }
 

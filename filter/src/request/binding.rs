@@ -5,7 +5,7 @@
 use crate::identity::shared::SharedStore;
 use crate::identity::validate::Identity;
 use crate::jose::base64url;
-use crate::jose::dpop;
+use crate::jose::dpop::{self, ProofKeys};
 use crate::policy::config::{Binding, ProofOfPossession};
 use crate::policy::path;
 use crate::request::replay::{self, Claim};
@@ -144,6 +144,7 @@ pub fn check(
     id: &Identity,
     p: &Presented<'_>,
     demanded: Option<&str>,
+    keys: Option<&mut ProofKeys>,
 ) -> Result<Bound, Refusal> {
     let mut bound = Bound::default();
     if pop.mtls != Binding::Off {
@@ -160,7 +161,7 @@ pub fn check(
     if pop.dpop != Binding::Off {
         match (&id.cnf.jkt, p.scheme) {
             (Some(jkt), Scheme::Dpop) => {
-                proof(pop, jkt, p)?;
+                proof(pop, jkt, p, keys)?;
                 bound.dpop = true;
             }
             (Some(_), Scheme::Bearer) => {
@@ -234,7 +235,12 @@ fn certificate(x5t: &str, p: &Presented<'_>) -> Result<(), Refusal> {
     }
 }
 
-fn proof(pop: &ProofOfPossession, jkt: &str, p: &Presented<'_>) -> Result<(), Refusal> {
+fn proof(
+    pop: &ProofOfPossession,
+    jkt: &str,
+    p: &Presented<'_>,
+    keys: Option<&mut ProofKeys>,
+) -> Result<(), Refusal> {
     let invalid = |m: String| (Reason::DpopProofInvalid, m);
     let text = match p.proofs.as_slice() {
         [] => {
@@ -246,7 +252,7 @@ fn proof(pop: &ProofOfPossession, jkt: &str, p: &Presented<'_>) -> Result<(), Re
         [one] => *one,
         _ => return Err(invalid("more than one `DPoP` header".into())),
     };
-    let proof = dpop::verify(text, pop.dpop_algorithms).map_err(invalid)?;
+    let proof = dpop::verify_with(text, pop.dpop_algorithms, keys).map_err(invalid)?;
     if proof.htm != p.method {
         return Err(invalid(format!(
             "the DPoP proof is for method {}, not {}",

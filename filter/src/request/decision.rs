@@ -268,7 +268,8 @@ pub fn decide_cached(
     let Some((token, _, scheme)) = token else {
         return d.deny(Reason::TokenMissing, "a bearer token is required");
     };
-    let identity = match cache::authenticate(cfg, token, store, cache, now) {
+    let mut cache = cache;
+    let identity = match cache::authenticate(cfg, token, store, cache.as_deref_mut(), now) {
         Ok(id) => id,
         Err(Failure::KeysPending { provider }) => {
             d.provider = Some(provider);
@@ -309,11 +310,13 @@ pub fn decide_cached(
         let demanded = rule
             .filter(|r| r.sender_constrained)
             .map(|r| r.name.as_str());
+        let keys = cache.map(|c| &mut c.proof_keys);
         match binding::check(
             &provider.proof_of_possession,
             &identity,
             &presented,
             demanded,
+            keys,
         ) {
             Ok(bound) => d.bound = bound,
             Err((reason, message)) => {
