@@ -10,7 +10,7 @@
 mod support;
 
 use scopegate::policy::config::InventorySettings;
-use scopegate::request::inventory::{Inventory, MAX_LINE_BYTES};
+use scopegate::request::inventory::{Inventory, MARKER, MAX_LINE_BYTES};
 use serde_json::{json, Value};
 use support::*;
 
@@ -148,4 +148,36 @@ fn a_line_never_outgrows_a_log_line() {
     let line: Value = serde_json::from_str(&raw[0]).unwrap();
     assert_eq!(line["truncated"], true);
     assert_eq!(line["requests"], 1);
+}
+
+#[test]
+fn every_line_starts_with_the_marker_the_report_looks_for() {
+    // `scopegate report` finds inventory lines by `{"inventory":"scopegate"`
+    // at the start of the object (docs/report.md): an identity line, a
+    // truncated one and an overflow line all begin with it, although
+    // serde_json would write `allowed` first.
+    assert_eq!(MARKER, r#"{"inventory":"scopegate""#);
+    let cfg = config();
+    let mut inv = Inventory::new(&settings(2), cfg.providers.len());
+    let many: Vec<String> = (0..300).map(|i| format!("scope:{i:04}")).collect();
+    let long = rs256(&claims(&format!("payments:read {}", many.join(" "))));
+    inv.record(&run(&cfg, "GET", "/payments/1", &bearer(&long)), NOW);
+    for client in ["b", "c"] {
+        let t = rs256(&with(claims("payments:read"), "client_id", json!(client)));
+        inv.record(&run(&cfg, "GET", "/payments/1", &bearer(&t)), NOW);
+    }
+    let raw = inv.drain(&cfg, NOW + 60);
+    assert_eq!(raw.len(), 3, "{raw:?}");
+    for line in &raw {
+        assert!(line.starts_with(&format!("{MARKER},")), "{line}");
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["inventory"], "scopegate");
+        assert_eq!(v["version"], 1);
+    }
+    let parsed: Vec<Value> = raw
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(parsed.iter().filter(|v| v["truncated"] == true).count(), 1);
+    assert_eq!(parsed[2]["overflow"], true);
 }

@@ -14,8 +14,9 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt;
 
-/// The openings that mark the lines the filter writes.
-const INVENTORY: &[u8] = br#"{"inventory":"scopegate""#;
+/// The openings that mark the lines the filter writes (the inventory's is
+/// the filter's own constant, which its lines are tested to start with).
+const INVENTORY: &[u8] = scopegate::request::inventory::MARKER.as_bytes();
 const AUDIT: &[u8] = br#"{"audit":"scopegate""#;
 
 /// Text from the line, borrowed unless it had escapes.

@@ -190,7 +190,6 @@ impl Inventory {
         let o = std::mem::take(&mut self.overflow);
         if o.requests > 0 {
             let line = json!({
-                "inventory": "scopegate",
                 "version": 1,
                 "overflow": true,
                 "window_start": rfc3339(start),
@@ -200,9 +199,25 @@ impl Inventory {
                 "allowed": o.allowed,
                 "denied": counts(&o.denied),
             });
-            lines.push(line.to_string());
+            lines.push(marked(&line));
         }
         lines
+    }
+}
+
+/// What every inventory line starts with: `scopegate report` (and anyone's
+/// grep) finds the lines by it, so it must come first.
+pub const MARKER: &str = r#"{"inventory":"scopegate""#;
+
+/// The line's text: the marker, then the members of `body` (an object
+/// without `inventory`). serde_json writes an object's members sorted by
+/// name, which would put `allowed` before `inventory`; so the marker is
+/// written by hand.
+fn marked(body: &Value) -> String {
+    let text = body.to_string();
+    match text.strip_prefix('{') {
+        Some("}") | None => format!("{MARKER}}}"),
+        Some(rest) => format!("{MARKER},{rest}"),
     }
 }
 
@@ -262,7 +277,6 @@ fn identity_line(
     let mut presented = a.scopes_presented.clone();
     presented.sort();
     let mut line = json!({
-        "inventory": "scopegate",
         "version": 1,
         "window_start": rfc3339(start),
         "window_end": rfc3339(now),
@@ -282,7 +296,7 @@ fn identity_line(
         "registered": a.registered,
         "owner": a.owner,
     });
-    let mut text = line.to_string();
+    let mut text = marked(&line);
     // Too long for one log line: drop list members from the end of the
     // longest list until it fits, and say so.
     while text.len() > MAX_LINE_BYTES {
@@ -308,7 +322,7 @@ fn identity_line(
                 _ => break,
             }
         }
-        text = line.to_string();
+        text = marked(&line);
     }
     text
 }
