@@ -53,6 +53,9 @@ SLOW_POLICY_FIELDS = "q=2;w=60;scopegate-burst=1"
 
 
 def limits_config(keys: h.KeySet, rate_limits: dict, **over) -> dict:
+    # Every decision's audit line is evidence here (which worker decided):
+    # no per-second budget on them.
+    over.setdefault("audit_log_budget", 0)
     cfg = h.base_filter_config(keys, audit_log="all", rate_limits=rate_limits, **over)
     assert cfg["rules"][REPORTS_RULE]["name"] == "reports"
     return cfg

@@ -17,7 +17,7 @@ use std::fmt;
 /// The openings that mark the lines the filter writes (the inventory's is
 /// the filter's own constant, which its lines are tested to start with).
 const INVENTORY: &[u8] = scopegate::request::inventory::MARKER.as_bytes();
-const AUDIT: &[u8] = br#"{"audit":"scopegate""#;
+const AUDIT: &[u8] = scopegate::request::audit::MARKER.as_bytes();
 
 /// Text from the line, borrowed unless it had escapes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -17,6 +17,11 @@ pub struct PeerCertificate {
     pub dns_sans: Vec<String>,
 }
 
+/// What every audit line starts with: `scopegate report` (and anyone's grep)
+/// finds the lines by it. serde_json writes members sorted by name and
+/// "audit" sorts first today; `line` checks it stays so.
+pub const MARKER: &str = r#"{"audit":"scopegate""#;
+
 pub fn line(
     cfg: &Config,
     req: &Request<'_>,
@@ -86,7 +91,19 @@ pub fn line(
             json!({"subject": p.subject, "uri_sans": p.uri_sans, "dns_sans": p.dns_sans}),
         );
     }
-    line.to_string()
+    let text = line.to_string();
+    if text.starts_with(MARKER) {
+        text
+    } else {
+        // A member sorting before "audit" was added: move the marker first.
+        match text.strip_prefix('{') {
+            Some(rest) => format!(
+                "{MARKER},{}",
+                rest.replacen(r#""audit":"scopegate","#, "", 1)
+            ),
+            None => text,
+        }
+    }
 }
 
 /// A per-worker budget of audit lines per reason and second: a flood of junk
