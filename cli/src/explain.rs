@@ -5,12 +5,14 @@ use crate::args::Args;
 use crate::check::{findings, validate};
 use crate::sources::{Found, Location};
 use crate::statuslist::StatusLists;
+use scopegate::identity::shared::{MemoryStore, SharedStore};
 use scopegate::identity::validate::{Availability, KeyStore, Keys};
 use scopegate::jose::jwks::{self, KeySet};
 use scopegate::jose::statuslist::StatusList;
 use scopegate::policy::config::{Config, Mode};
 use scopegate::policy::registry::Registry;
 use scopegate::policy::revocation::RevocationList;
+use scopegate::request::binding::ClientCertificate;
 use scopegate::request::decision::{self, decide, Decision, Registration, Request, Verdict};
 use scopegate::request::headers;
 use scopegate::request::response::{self, LocalResponse};
@@ -29,9 +31,15 @@ struct FileKeys {
     registry: Option<Rc<Registry>>,
     revocation: Option<Rc<RevocationList>>,
     status_lists: StatusLists,
+    /// A fresh replay cache: a DPoP proof is judged as on first sight.
+    replay: MemoryStore,
 }
 
 impl KeyStore for FileKeys {
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        Some(&self.replay)
+    }
+
     fn keys(&self, provider: usize) -> Keys {
         match self.keys.get(&provider) {
             Some(set) => Keys::Ready(Rc::clone(set)),
@@ -138,6 +146,7 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
             "registry",
             "revocation",
             "status-list",
+            "client-cert",
         ],
         &[],
     )?;
@@ -171,9 +180,11 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
     let method = args.required("method")?;
     let path = args.required("path")?;
     let now = crate::commands::now_flag(&args)?;
+    // DPoP proofs name an https URL: the request is taken to come over TLS.
     let mut headers: Vec<(String, String)> = vec![
         (":method".into(), method.into()),
         (":path".into(), path.into()),
+        (":scheme".into(), "https".into()),
     ];
     for h in args.all("header") {
         let (name, value) = h
@@ -199,13 +210,24 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
         }
         store.insert(index, Rc::new(set));
     }
+    // The connection's client certificate, for certificate-bound tokens.
+    let certificate = match args.one("client-cert")? {
+        Some(file) => match ClientCertificate::from_pem(&crate::commands::read(file)?) {
+            ClientCertificate::Unknown(why) => return Err(format!("--client-cert {file}: {why}")),
+            c => c,
+        },
+        None => ClientCertificate::Absent,
+    };
+    let read_certificate = move || certificate.clone();
     let pairs = decision::borrow_headers(&headers);
-    let req = Request::new(method, path, &pairs);
+    let mut req = Request::new(method, path, &pairs);
+    req.client_certificate = &read_certificate;
     let store = FileKeys {
         keys: store,
         registry,
         revocation,
         status_lists,
+        replay: MemoryStore::new(),
     };
     let d = decide(&cfg, &req, &store, now);
     let mut out = verdict_json(&cfg, &req, &d);

@@ -76,6 +76,7 @@ pub const EXPLAIN: &str =
                          [--token T] [--header 'Name: value']... [--now UNIX_SECONDS]
                          [--jwks PROVIDER=FILE]... [--registry FILE]
                          [--revocation FILE] [--status-list URI=FILE]...
+                         [--client-cert PEM_FILE]
 
 Prints, as JSON, what the filter decides for one request and what the gateway
 does: decision, status, reason, rule, message, provider, identity, the identity
@@ -98,6 +99,11 @@ Options:
   --token T            sent as `Authorization: Bearer T`. Default: no token
   --header 'N: v'      another request header; repeatable. Default: none
   --now UNIX_SECONDS   the time for every time check. Default: the clock
+  --client-cert FILE   the connection's client certificate (PEM), for
+                       certificate-bound tokens (cnf x5t#S256). Default: none.
+                       DPoP proofs go in --header 'DPoP: ...' with
+                       --header 'Authorization: DPoP <token>' and
+                       --header 'Host: ...'; each is judged as on first sight
   --jwks PROVIDER=FILE key set (JWK Set JSON) of a provider whose keys come from
                        a `uri`; the tool never goes to the network. Default: none
                        (such providers answer 503 jwks_unavailable)

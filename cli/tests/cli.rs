@@ -475,3 +475,35 @@ fn explain_response_is_what_the_filters_denial_code_builds() {
         );
     }
 }
+
+#[test]
+fn explain_holds_a_certificate_bound_token_to_the_client_certificate_given() {
+    use sha2::{Digest, Sha256};
+    // Any DER will do: the binding is the SHA-256 of its bytes.
+    let der = [0x30u8, 0x03, 0x02, 0x01, 0x07];
+    let x5t = scopegate::jose::base64url::encode(&Sha256::digest(der));
+    use base64::Engine;
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::engine::general_purpose::STANDARD.encode(der)
+    );
+    let cert = tmp("client.pem", &pem);
+    let t = mint(&[
+        "--scope",
+        "payments:read",
+        "--claim",
+        &format!(r#"cnf={{"x5t#S256":"{x5t}"}}"#),
+    ]);
+    let request = ["--method", "GET", "--path", "/payments/1", "--token", &t];
+    let (code, v) = explain(&request);
+    assert_eq!(
+        (code, v["reason"].as_str()),
+        (0, Some("mtls_certificate_missing")),
+        "{v}"
+    );
+    let mut with_cert = request.to_vec();
+    let cert_arg = cert.display().to_string();
+    with_cert.extend(["--client-cert", &cert_arg]);
+    let (_, v) = explain(&with_cert);
+    assert_eq!(v["reason"], "allowed", "{v}");
+}
