@@ -179,6 +179,9 @@ def parse_args(argv):
                         "sampling Envoy's memory every 10 s (0: off)")
     p.add_argument("--soak-sides", default=os.environ.get("BENCH_SOAK_SIDES", "native,scopegate"),
                    help="sides of the soak run (native,scopegate)")
+    p.add_argument("--ratelimit-identities", type=int, default=env_default("BENCH_RATELIMIT_IDENTITIES", 0),
+                   help="instead of the table: Envoy's memory with rate limits after this many distinct client "
+                        "ids, against scopegate without rate limits (identities.py; 0: off)")
     p.add_argument("--out", default=os.environ.get("BENCH_OUT", os.path.join(HERE, "results")),
                    help="directory for latest.md / latest.json (tests/bench/results)")
     p.add_argument("--work", default=os.environ.get("BENCH_WORK", os.path.join(HERE, ".work")),
@@ -1191,9 +1194,11 @@ def with_dpop(doc: dict, dpop: dict) -> dict:
 
 
 def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocation_size=1000000,
-                  dpop: dict | None = None, dpop_sides=()) -> dict:
+                  dpop: dict | None = None, dpop_sides=(), ratelimit_identities: int = 0) -> dict:
     """Envoy configurations per side (and contract-allow/-deny); with `dpop`,
-    also "<side>-dpop" for each Scopegate side of `dpop_sides`."""
+    also "<side>-dpop" for each Scopegate side of `dpop_sides`; with
+    `ratelimit_identities`, "scopegate-ratelimit-ids" (scopegate-ratelimit
+    with max_identities 4 × that, identities.py)."""
     with open(meta["jwks"]) as f:
         jwks = json.load(f)
     os.makedirs(workdir, exist_ok=True)
@@ -1232,6 +1237,12 @@ def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocati
             if side in SCOPEGATE_SIDES:
                 wasm_sides[side + "-dpop"] = (wasm, compact(with_dpop(docs[side], dpop)))
                 extra.append(side + "-dpop")
+    if ratelimit_identities:
+        rl = ratelimit_config(sg, max_identities=min(10000000, max(1000, 4 * ratelimit_identities)))
+        wasm_sides["scopegate-ratelimit-ids"] = (wasm, compact(rl))
+        extra.append("scopegate-ratelimit-ids")
+        if info is not None:
+            info["identities_rate_limits"] = rl["rate_limits"]
     if info is not None:
         import hashlib
 
@@ -1304,7 +1315,7 @@ def main(argv=None) -> int:
     if dpop is not None:
         info["dpop"] = dict(dpop, proofs_per_run=dpop_pool(args), rate=args.dpop_rate)
     configs = build_configs(os.path.join(args.work, "config"), meta, wasm, args.registry_size, info,
-                            args.revocation_size, dpop, args.sides)
+                            args.revocation_size, dpop, args.sides, args.ratelimit_identities)
     if set(REVOKING_SIDES) & set(args.sides + (args.soak_sides if args.soak else [])):
         for a in args.algs:
             meta["files"][a]["revoked"] = revoked_check_token(meta, a, args.revocation_size)
@@ -1317,6 +1328,18 @@ def main(argv=None) -> int:
         print(icount.run(args, envoy_bin, configs, meta, info))
         name = args.report or "instructions"
         log(f"bench: wrote {os.path.join(args.out, name + '.md')} and {name}.json")
+        return 0
+    if args.ratelimit_identities:
+        import identities
+
+        n = args.ratelimit_identities
+        md = identities.run(args, envoy_bin, configs, meta, info)
+        print(md)
+        name = args.report or "ratelimit-identities"
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, f"{name}.md"), "w") as f:
+            f.write(md)
+        log(f"bench: wrote {os.path.join(args.out, name + '.md')}")
         return 0
     if args.soak:
         md = soak(args, envoy_bin, configs, meta, info)
