@@ -1339,7 +1339,9 @@ def main(argv=None) -> int:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, f"{name}.md"), "w") as f:
             f.write(md)
-        log(f"bench: wrote {os.path.join(args.out, name + '.md')}")
+        with open(os.path.join(args.out, f"{name}.json"), "w") as f:
+            json.dump({"info": info}, f, indent=1)
+        log(f"bench: wrote {os.path.join(args.out, name + '.md')} and {name}.json")
         return 0
     if args.soak:
         md = soak(args, envoy_bin, configs, meta, info)

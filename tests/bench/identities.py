@@ -98,6 +98,7 @@ def run(args, envoy_bin: str, configs: dict, meta: dict, info: dict) -> str:
         finally:
             envoy.stop()
         report[side] = samples
+    info["identities_samples"] = report
     return render(args, info, report, n)
 
 
