@@ -1267,8 +1267,11 @@ def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocati
         for k, v in subst.items():
             text = text.replace(k, v)
         path = os.path.join(workdir, f"{side}.yaml")
-        with open(path, "w") as f:
+        # Atomically: another benchmark run may be starting an Envoy from this file.
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
             f.write(text)
+        os.replace(tmp, path)
         out[side] = path
     return out
 
@@ -1290,7 +1293,8 @@ def main(argv=None) -> int:
     # every run must load the same bytes.
     os.makedirs(args.work, exist_ok=True)
     snapshot = os.path.join(args.work, "scopegate.wasm")
-    shutil.copyfile(wasm, snapshot)
+    shutil.copyfile(wasm, snapshot + f".{os.getpid()}.tmp")
+    os.replace(snapshot + f".{os.getpid()}.tmp", snapshot)
     source_wasm, wasm = wasm, snapshot
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
