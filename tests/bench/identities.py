@@ -92,7 +92,7 @@ def run(args, envoy_bin: str, configs: dict, meta: dict, info: dict) -> str:
                 time.sleep(1)
                 sample(f"after {n:,} identities, pass 1" if rnd == 1 else
                        f"pass 2: the first {len(batch):,} identities again", st, secs)
-                bench.log(f"bench: identities {side} pass {rnd}: {n:,} requests in {secs} s, RSS "
+                bench.log(f"bench: identities {side} pass {rnd}: {len(batch):,} requests in {secs} s, RSS "
                           f"{bench.mib(samples[-1]['rss'])} MiB, allocated {bench.mib(samples[-1]['allocated'])} MiB, "
                           f"overflow {samples[-1]['overflow']:,}")
         finally:
