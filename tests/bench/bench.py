@@ -1092,7 +1092,8 @@ def soak(args, envoy_bin, configs, meta, info) -> str:
     L = ["# Scopegate benchmark: memory over a long cold run", ""]
     L.append(f"- date: {info['date']}; {alg}; each request carries a token not seen for "
              f"{args.cold_tokens:,} requests (pool of {args.cold_tokens:,}, re-used in order once outpaced), "
-             f"so every one is a cache miss and an insertion; wrk -c {args.connections}, {args.soak} s per side")
+             f"so every one is a cache miss and an insertion; wrk -c {args.connections}, {args.soak} s per side; "
+             f"Envoy `--concurrency {args.concurrency}`")
     L.append(f"- scopegate.wasm: {info['wasm_size']} bytes; Scopegate's token cache at its default "
              f"(4096 entries, at most 2 KiB of token each)")
     L.append("")
