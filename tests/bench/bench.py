@@ -41,11 +41,33 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 # --revocation-size generated token ids (CONTRACT §1.3), none of them a
 # benchmark token's: the requests are the same, each token's jti (every
 # benchmark token has one) also looked up in the list.
-SIDES = ["baseline", "native", "floor", "contract", "scopegate", "scopegate-lean", "scopegate-registry",
-         "scopegate-revocation"]
+# "scopegate-audit": Scopegate with the audit log at its default ("denied",
+# bounded by audit_log_budget, default 20 lines per reason and second per
+# worker); every other side has "audit_log": "off".
+# "scopegate-ratelimit": Scopegate with rate_limits (CONTRACT §1.5) whose
+# default limit (RATELIMIT_DEFAULT) is far above any benchmark rate, so it is
+# never exceeded: each allowed request does the bucket's get and CAS set in
+# Envoy's shared data; plus one rule the benchmark's path never reaches
+# (RATELIMIT_CHECK_PATH, 1 request a day) that the checks use to prove the
+# limits are enforced.
+# "scopegate-inventory": Scopegate with inventory {"interval_s": 10}
+# (CONTRACT §5.1): each allowed request counted per identity, one line per
+# identity every 10 s.
+# "scopegate-governance": all of them at once: the registry of
+# scopegate-registry, the revocation list of scopegate-revocation, the rate
+# limits of scopegate-ratelimit and the inventory of scopegate-inventory.
+SIDES = ["baseline", "native", "floor", "contract", "scopegate", "scopegate-lean", "scopegate-audit",
+         "scopegate-registry", "scopegate-revocation", "scopegate-ratelimit", "scopegate-inventory",
+         "scopegate-governance"]
 # Sides that run a Proxy-Wasm filter, from the generic template envoy/wasm.yaml.
-WASM_SIDES = ("floor", "contract", "scopegate", "scopegate-lean", "scopegate-registry", "scopegate-revocation")
-SCOPEGATE_SIDES = ("scopegate", "scopegate-lean", "scopegate-registry", "scopegate-revocation")
+SCOPEGATE_SIDES = ("scopegate", "scopegate-lean", "scopegate-audit", "scopegate-registry", "scopegate-revocation",
+                   "scopegate-ratelimit", "scopegate-inventory", "scopegate-governance")
+WASM_SIDES = ("floor", "contract") + SCOPEGATE_SIDES
+# What the checks of a side prove beyond the common cases (check(), one_run()).
+REVOKING_SIDES = ("scopegate-revocation", "scopegate-governance")
+LIMITING_SIDES = ("scopegate-ratelimit", "scopegate-governance")
+INVENTORY_SIDES = ("scopegate-inventory", "scopegate-governance")
+AUDITING_SIDES = ("scopegate-audit",)
 WORKLOADS = ["steady", "cold", "attack", "junk", "dpop"]
 ALGS = ["RS256", "ES256"]
 PATH = "/payments/1"
@@ -60,16 +82,10 @@ MODE = {"steady": "shared", "cold": "unique", "attack": "unique", "junk": "share
 # Expected status of the workload's requests, per side.
 # (The contract floor checks nothing: it allows all but junk, which it denies.)
 EXPECT = {
-    "steady": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200, "scopegate-registry": 200,
-               "scopegate-revocation": 200},
-    "cold": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200, "scopegate-registry": 200,
-               "scopegate-revocation": 200},
-    "attack": {"baseline": 200, "native": 401, "floor": 200, "contract": 200, "scopegate": 401, "scopegate-lean": 401, "scopegate-registry": 401,
-               "scopegate-revocation": 401},
-    "junk": {"baseline": 200, "native": 401, "floor": 200, "contract": 401, "scopegate": 401, "scopegate-lean": 401, "scopegate-registry": 401,
-               "scopegate-revocation": 401},
-    "dpop": {"baseline": 200, "native": 200, "floor": 200, "contract": 200, "scopegate": 200, "scopegate-lean": 200, "scopegate-registry": 200,
-               "scopegate-revocation": 200},
+    w: dict({"baseline": 200, "native": 200 if w != "attack" and w != "junk" else 401, "floor": 200,
+             "contract": 401 if w == "junk" else 200},
+            **{s: 401 if w in ("attack", "junk") else 200 for s in SCOPEGATE_SIDES})
+    for w in WORKLOADS
 }
 # Targets from the issue: (workload, versus, minimum ratio of req/s)
 TARGETS = {
@@ -84,6 +100,22 @@ TARGETS = {
 REGISTRY_TARGET = 0.97
 # Issue 17: steady with 1,000,000 revoked jtis loaded within 3 % of steady without.
 REVOCATION_TARGET = 0.97
+# Rate limits: steady with limits on (never exceeded) within 5 % of steady without.
+RATELIMIT_TARGET = 0.95
+# Inventory: steady with inventory on within 3 % of off.
+INVENTORY_TARGET = 0.97
+# Registry + revocation list + rate limits + inventory: ≥ 0.95× Scopegate steady without them.
+GOVERNANCE_TARGET = 0.95
+# Junk with the audit log at its default (denied, budgeted): ≥ 0.9× native.
+AUDIT_JUNK_TARGET = 0.9
+# scopegate-ratelimit's default limit: 100,000,000 requests a second, never reached.
+RATELIMIT_DEFAULT = {"requests": 100000000, "per_s": 1}
+# A rule only the checks reach: one request a day per identity, so the second
+# check request there must be refused 429 (rate_limited).
+RATELIMIT_CHECK_PATH = "/rl-check"
+RATELIMIT_CHECK_RULE = {"name": "rl-check", "methods": ["GET"], "path": RATELIMIT_CHECK_PATH,
+                        "scopes": ["payments:read"], "rate_limit": {"requests": 1, "per_s": 86400}}
+INVENTORY = {"interval_s": 10}
 
 
 class BenchError(Exception):
@@ -147,6 +179,9 @@ def parse_args(argv):
                         "sampling Envoy's memory every 10 s (0: off)")
     p.add_argument("--soak-sides", default=os.environ.get("BENCH_SOAK_SIDES", "native,scopegate"),
                    help="sides of the soak run (native,scopegate)")
+    p.add_argument("--ratelimit-identities", type=int, default=env_default("BENCH_RATELIMIT_IDENTITIES", 0),
+                   help="instead of the table: Envoy's memory with rate limits after this many distinct client "
+                        "ids, against scopegate without rate limits (identities.py; 0: off)")
     p.add_argument("--out", default=os.environ.get("BENCH_OUT", os.path.join(HERE, "results")),
                    help="directory for latest.md / latest.json (tests/bench/results)")
     p.add_argument("--work", default=os.environ.get("BENCH_WORK", os.path.join(HERE, ".work")),
@@ -406,7 +441,7 @@ def check(envoy: Envoy, side: str, workload: str, alg: str, files: dict, meta: d
     ]
     for i, j in enumerate(first_lines(files["junk"], len(tok.JUNK_KINDS))):
         cases.append((f"junk: {tok.JUNK_KINDS[i]}", j, 401 if auth else 200))
-    if side == "scopegate-revocation":
+    if side in REVOKING_SIDES:
         cases.append(("valid token whose jti is on the revocation list", files["revoked"], 401))
     cases = [(name, token, "Bearer", None, want) for name, token, want in cases]
     if dpop:
@@ -422,13 +457,89 @@ def check(envoy: Envoy, side: str, workload: str, alg: str, files: dict, meta: d
             ("DPoP-bound token as a Bearer token", spare.split(" ")[0], "Bearer", spare.split(" ")[1],
              401 if auth else 200),
         ]
-    for name, token, scheme, proof, want in cases:
-        status, body = request(envoy.port, token, scheme=scheme, proof=proof)
+    cases = [(name, token, scheme, proof, want, PATH) for name, token, scheme, proof, want in cases]
+    if side in LIMITING_SIDES:
+        # The rate limits are loaded and enforced: the check rule allows one
+        # request a day per identity (the second is 429), on the steady token's
+        # client, whose default-limit bucket the run then uses.
+        steady = first_lines(files["steady"], 1)[0]
+        cases += [("rate-limit check rule, first request", steady, "Bearer", None, 200, RATELIMIT_CHECK_PATH),
+                  ("rate-limit check rule, second request (over its limit)", steady, "Bearer", None, 429,
+                   RATELIMIT_CHECK_PATH)]
+    for name, token, scheme, proof, want, path in cases:
+        status, body = request(envoy.port, token, path=path, scheme=scheme, proof=proof)
         if status != want:
             raise BenchError(
                 f"correctness check failed before timing: side={side} alg={alg} case '{name}': "
                 f"got {status}, expected {want}\nbody: {body[:300]}\n--- envoy log ---\n{envoy.log_tail()}"
             )
+    if side in AUDITING_SIDES:
+        # The audit log is on: the denied checks above wrote audit lines.
+        deadline = time.monotonic() + 3
+        while not (n := log_counts(envoy.log_path)["audit"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not n:
+            raise BenchError(f"correctness check failed before timing: side={side} alg={alg}: no audit line "
+                             f"in Envoy's log after {len(cases)} checks\n--- envoy log ---\n{envoy.log_tail()}")
+
+
+AUDIT_RE = re.compile(r'"audit":\s*"scopegate"')
+SUPPRESSED_RE = re.compile(r'"audit_suppressed":\s*"scopegate"')
+INVENTORY_RE = re.compile(r'"inventory":\s*"scopegate"')
+
+
+LOG_TIME_RE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\]")
+
+
+def log_counts(path: str, since: float | None = None, until: float | None = None) -> dict:
+    """Scopegate's lines in Envoy's log (those Envoy stamped between `since`
+    and `until`, epoch seconds, when given): audit lines, audit_suppressed
+    lines (and the decisions they stand for), inventory lines (and the
+    requests they count for the benchmark's client)."""
+    out = {"audit": 0, "suppressed_lines": 0, "suppressed": 0, "inventory": 0, "inventory_requests": 0}
+    if not os.path.exists(path):
+        return out
+    with open(path, "rb") as f:
+        data = f.read()
+    for line in data.decode("utf-8", "replace").splitlines():
+        if since is not None or until is not None:
+            m = LOG_TIME_RE.match(line)
+            if not m:
+                continue
+            t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            if (since is not None and t < since) or (until is not None and t > until):
+                continue
+        if AUDIT_RE.search(line):
+            out["audit"] += 1
+        elif SUPPRESSED_RE.search(line):
+            out["suppressed_lines"] += 1
+            m = re.search(r'"suppressed":\s*(\d+)', line)
+            out["suppressed"] += int(m.group(1)) if m else 0
+        elif INVENTORY_RE.search(line) and "{" in line:
+            out["inventory"] += 1
+            try:
+                doc = json.loads(line[line.index("{"):])
+            except ValueError:
+                continue
+            if doc.get("client_id") == tok.CLIENT_ID:
+                out["inventory_requests"] += int(doc.get("requests") or 0)
+    return out
+
+
+def await_inventory(envoy, side: str, alg: str, timeout: float) -> dict:
+    """After a run: wait until the inventory has written a line for the
+    benchmark's client (the first window started with the checks, so it ends
+    at most interval_s after them), and fail if none comes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = log_counts(envoy.log_path)
+        if c["inventory_requests"] > 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    if not c["inventory_requests"]:
+        raise BenchError(f"inventory check failed after the run: side={side} alg={alg}: no inventory line for "
+                         f"{tok.CLIENT_ID} within {timeout:.0f} s\n--- envoy log ---\n{envoy.log_tail()}")
+    return c
 
 
 # -- wrk ----------------------------------------------------------------------
@@ -467,7 +578,10 @@ def interesting(stats: dict) -> dict:
 
 # Scopegate's own start-up lines (info) give its configuration load time; it
 # logs nothing else at info with "audit_log": "off".
-SCOPEGATE_LOG = ("--component-log-level", "wasm:info")
+# Envoy writes its log file through a buffer flushed every 10 s by default (or
+# at 64 KiB): flushed every 200 ms here, so the checks and the counts after a
+# run can read the audit and inventory lines (a separate flush thread does it).
+SCOPEGATE_LOG = ("--component-log-level", "wasm:info", "--file-flush-interval-msec", "200")
 
 
 def dpop_pool(args) -> int:
@@ -529,10 +643,22 @@ def one_run(args, envoy_bin, configs, meta, workload, alg, side, rnd, workdir) -
             wrk(args, envoy.port, files[warm_pool], warm_mode, args.warmup, os.path.join(rundir, "warmup.json"), auth)
         cpus = (cpu_list(args.envoy_cpu) | cpu_list(args.wrk_cpu)) if taskset("0") else None
         s0, c0, b0 = envoy.stats(), envoy.cpu_seconds(), cpu_busy(cpus)
+        t_run = time.time()
         r = wrk(args, envoy.port, files[pool], mode, args.duration, os.path.join(rundir, "wrk.json"), auth)
+        t_end = time.time()
         c1, b1, s1 = envoy.cpu_seconds(), cpu_busy(cpus), envoy.stats()
         post = envoy.memory()
         version = envoy.version()
+        lines = {}
+        if side in SCOPEGATE_SIDES:
+            # Scopegate's log lines written during the measured run (audit,
+            # audit_suppressed, inventory), once the log is flushed (200 ms);
+            # an audit_suppressed line for the run's last second comes up to
+            # 200 ms after it (the tick).
+            time.sleep(0.8)
+            lines = log_counts(envoy.log_path, t_run, t_end + 0.5)
+        if side in INVENTORY_SIDES:
+            lines["inventory_after"] = await_inventory(envoy, side, alg, INVENTORY["interval_s"] + 15)
     finally:
         envoy.stop()
         for path in made:  # ~1 KiB per proof: do not keep them
@@ -555,7 +681,7 @@ def one_run(args, envoy_bin, configs, meta, workload, alg, side, rnd, workdir) -
         "wrapped": r["wrapped"] and mode == "unique", "tokens_sent": r["sent"], "token_pool": r["pool"],
         "dpop_proofs_made_s": round(made_s, 2) if made else None,
         "mem_idle": idle, "mem_post": post, "stats_delta": delta, "envoy_version": version, "wrk": r,
-        "ready_s": round(envoy.ready_s, 3),
+        "ready_s": round(envoy.ready_s, 3), "log_lines": lines,
         "config_load_ms": envoy.config_load_ms() if side in SCOPEGATE_SIDES else [],
     }
 
@@ -633,7 +759,70 @@ def revocation_lines(runs, rows, args, info) -> list[str]:
                             "Each of the three Wasm VMs parses the configuration and keeps the list's digests")
 
 
-def extra_side_lines(runs, rows, args, side, label, noun, intro, target_ratio, kept) -> list[str]:
+def governance_lines(runs, rows, args, info) -> list[str]:
+    """The rate limits, the inventory and all governance features against scopegate."""
+    gov = info.get("governance", {})
+    L = []
+    L += extra_side_lines(
+        runs, rows, args, "scopegate-ratelimit", "ratelimit", "rate limits",
+        f"Rate limits: scopegate-ratelimit is scopegate plus `rate_limits` "
+        f"{json.dumps(gov.get('rate_limits', {}))} (never exceeded: one shared-data get and one CAS set per allowed "
+        f"request) and a rule the benchmark's path never reaches ({RATELIMIT_CHECK_PATH}, for the checks). "
+        f"Ratio of median req/s, and of each round's pair of runs (min–max):", RATELIMIT_TARGET,
+        "The buckets live in Envoy's shared data (tcmalloc heap)", memory=False)
+    L += extra_side_lines(
+        runs, rows, args, "scopegate-inventory", "inventory", "inventory",
+        f"Inventory: scopegate-inventory is scopegate plus `inventory` {json.dumps(INVENTORY)} (every allowed request "
+        f"counted per identity; one line per identity every 10 s). Ratio of median req/s, and of each round's pair "
+        f"of runs (min–max):", INVENTORY_TARGET, "", memory=False)
+    L += extra_side_lines(
+        runs, rows, args, "scopegate-governance", "governance", "governance features",
+        f"All governance features: scopegate-governance is scopegate plus the registry of scopegate-registry "
+        f"({args.registry_size:,} identities, `unregistered: deny`), the revocation list of scopegate-revocation "
+        f"({args.revocation_size:,} jtis), the rate limits of scopegate-ratelimit and the inventory of "
+        f"scopegate-inventory ({gov.get('config_bytes', 0) / 2**20:.1f} MiB of configuration). Ratio of median "
+        f"req/s, and of each round's pair of runs (min–max):", GOVERNANCE_TARGET,
+        "Each of the Wasm VMs parses the configuration and keeps the registry and the list's digests")
+    inv = [r for r in runs if r["side"] in INVENTORY_SIDES and r.get("log_lines", {}).get("inventory_after")]
+    if inv and L:
+        c = [r["log_lines"]["inventory_after"] for r in inv]
+        L.append(f"- inventory lines checked after each run of {', '.join(sorted({r['side'] for r in inv}))}: "
+                 f"every run wrote at least one line for {tok.CLIENT_ID} (first window: "
+                 f"{min(x['inventory_requests'] for x in c):,}–{max(x['inventory_requests'] for x in c):,} requests "
+                 f"counted); lines written during the measured runs: "
+                 f"{min(r['log_lines'].get('inventory', 0) for r in inv)}–"
+                 f"{max(r['log_lines'].get('inventory', 0) for r in inv)}")
+    return L
+
+
+def audit_lines(runs, rows, args) -> list[str]:
+    """scopegate-audit (audit log at its default, budgeted) against native and
+    scopegate (audit off), and the audit lines it wrote per second."""
+    if "scopegate-audit" not in args.sides:
+        return []
+    L = ["", f"Audit log: scopegate-audit is scopegate with `audit_log` at its default (`denied`, "
+         f"`audit_log_budget` 20 lines per reason and second per worker, the rest summed in one `audit_suppressed` "
+         f"line per reason and second); scopegate has `audit_log: off`. Lines counted in Envoy's log during the "
+         f"measured run (medians over rounds):", ""]
+    L.append("| workload | alg | audit/native | scopegate (off)/native | audit/scopegate | audit lines/s | "
+             "audit_suppressed lines/s | decisions held back/s | target | met |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
+    for w in args.workloads:
+        for a in args.algs:
+            x, n, o = (rows.get((w, a, s)) for s in ("scopegate-audit", "native", "scopegate"))
+            if not x:
+                continue
+            rs = [r for r in runs if (r["workload"], r["alg"], r["side"]) == (w, a, "scopegate-audit")]
+            per_s = lambda k: med([r["log_lines"].get(k, 0) / (r["wrk"]["duration_us"] / 1e6) for r in rs])
+            ratio = lambda p, q: f"{p['rps'] / q['rps']:.2f}×" if p and q and q["rps"] else "-"
+            target = f"≥{AUDIT_JUNK_TARGET:.1f}× native" if w == "junk" else "-"
+            met = ("yes" if n and x["rps"] / n["rps"] >= AUDIT_JUNK_TARGET else "NO") if w == "junk" else "-"
+            L.append(f"| {w} | {a} | {ratio(x, n)} | {ratio(o, n)} | {ratio(x, o)} | {per_s('audit'):.1f} | "
+                     f"{per_s('suppressed_lines'):.1f} | {per_s('suppressed'):,.0f} | {target} | {met} |")
+    return L
+
+
+def extra_side_lines(runs, rows, args, side, label, noun, intro, target_ratio, kept, memory=True) -> list[str]:
     """A Scopegate side with one more configuration member against scopegate:
     req/s ratio (medians and per round), load time per VM, start time, RSS."""
     if side not in args.sides or "scopegate" not in args.sides:
@@ -661,7 +850,7 @@ def extra_side_lines(runs, rows, args, side, label, noun, intro, target_ratio, k
     by = lambda s: [r for r in runs if r["side"] == s]
     loads = [r["config_load_ms"] for r in by(side) if r.get("config_load_ms")]
     loads0 = [r["config_load_ms"] for r in by("scopegate") if r.get("config_load_ms")]
-    if loads:
+    if loads and memory:
         per_vm = " / ".join(f"{med([l[i] for l in loads if len(l) > i]):.0f}" for i in range(max(len(l) for l in loads)))
         base = " / ".join(f"{med([l[i] for l in loads0 if len(l) > i]):.0f}" for i in range(max(len(l) for l in loads0))) if loads0 else "-"
         L.append(f"- configuration load in Envoy, per Wasm VM in start order (Envoy 1.40 starts three with `--concurrency 1`: "
@@ -669,7 +858,7 @@ def extra_side_lines(runs, rows, args, side, label, noun, intro, target_ratio, k
                  f"line to \"configuration applied\" in Envoy's log, ms precision), medians: {per_vm} ms with the "
                  f"{noun}, {base} ms without")
     rs, r0 = by(side), by("scopegate")
-    if rs and r0:
+    if rs and r0 and memory:
         L.append(f"- Envoy start to ready (medians): {med([r['ready_s'] for r in rs]):.2f} s with the {noun}, "
                  f"{med([r['ready_s'] for r in r0]):.2f} s without")
         i1, i0 = med([r["mem_idle"]["rss"] for r in rs]), med([r["mem_idle"]["rss"] for r in r0])
@@ -767,8 +956,10 @@ def render(runs, rows, args, info) -> str:
                      f"{met('scopegate')} | {met('scopegate-lean')} |")
     L.extend(registry_lines(runs, rows, args, info))
     L.extend(revocation_lines(runs, rows, args, info))
+    L.extend(governance_lines(runs, rows, args, info))
+    L.extend(audit_lines(runs, rows, args))
     L.append("")
-    L.append("Memory (Envoy process, one worker; RSS from /proc/PID/status VmRSS, allocated/heap from admin /memory), MiB, medians:")
+    L.append(f"Memory (Envoy process, {args.concurrency} worker{'s' if args.concurrency > 1 else ''}; RSS from /proc/PID/status VmRSS, allocated/heap from admin /memory), MiB, medians:")
     L.append("")
     L.append("| side | idle RSS | idle allocated | " + " | ".join(f"after {w}: RSS / allocated" for w in args.workloads) + " | max heap_size |")
     L.append("|---|---:|---:|" + "---:|" * len(args.workloads) + "---:|")
@@ -869,7 +1060,8 @@ def soak(args, envoy_bin, configs, meta, info) -> str:
     for side in args.soak_sides:
         rundir = os.path.join(args.work, "runs", f"soak-{side}")
         shutil.rmtree(rundir, ignore_errors=True)
-        envoy = Envoy(envoy_bin, config_for(configs, side, "cold"), rundir, args.envoy_cpu).start()
+        envoy = Envoy(envoy_bin, config_for(configs, side, "cold"), rundir, args.envoy_cpu,
+                      SCOPEGATE_LOG if side in SCOPEGATE_SIDES else (), args.concurrency).start()
         samples = []
         try:
             check(envoy, side, "cold", alg, files)
@@ -900,7 +1092,8 @@ def soak(args, envoy_bin, configs, meta, info) -> str:
     L = ["# Scopegate benchmark: memory over a long cold run", ""]
     L.append(f"- date: {info['date']}; {alg}; each request carries a token not seen for "
              f"{args.cold_tokens:,} requests (pool of {args.cold_tokens:,}, re-used in order once outpaced), "
-             f"so every one is a cache miss and an insertion; wrk -c {args.connections}, {args.soak} s per side")
+             f"so every one is a cache miss and an insertion; wrk -c {args.connections}, {args.soak} s per side; "
+             f"Envoy `--concurrency {args.concurrency}`")
     L.append(f"- scopegate.wasm: {info['wasm_size']} bytes; Scopegate's token cache at its default "
              f"(4096 entries, at most 2 KiB of token each)")
     L.append("")
@@ -984,6 +1177,16 @@ def revoked_check_token(meta: dict, alg: str, n: int) -> str:
     return tok.sign_claims(os.path.dirname(meta["jwks"]), alg, claims)
 
 
+def ratelimit_config(sg: dict, max_identities: int | None = None) -> dict:
+    """scopegate-ratelimit: Scopegate with a default rate limit far above the
+    benchmark's rate (never exceeded), plus the check rule the benchmark's
+    path never reaches (it matches the first rule)."""
+    rl = {"key": "client_id", "default": RATELIMIT_DEFAULT}
+    if max_identities is not None:
+        rl["max_identities"] = max_identities
+    return dict(sg, rate_limits=rl, rules=list(sg["rules"]) + [RATELIMIT_CHECK_RULE])
+
+
 def with_dpop(doc: dict, dpop: dict) -> dict:
     """A Scopegate configuration with the dpop workload's settings (dpop_config)."""
     out = dict(doc, dpop_replay_capacity=dpop["dpop_replay_capacity"])
@@ -992,9 +1195,11 @@ def with_dpop(doc: dict, dpop: dict) -> dict:
 
 
 def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocation_size=1000000,
-                  dpop: dict | None = None, dpop_sides=()) -> dict:
+                  dpop: dict | None = None, dpop_sides=(), ratelimit_identities: int = 0) -> dict:
     """Envoy configurations per side (and contract-allow/-deny); with `dpop`,
-    also "<side>-dpop" for each Scopegate side of `dpop_sides`."""
+    also "<side>-dpop" for each Scopegate side of `dpop_sides`; with
+    `ratelimit_identities`, "scopegate-ratelimit-ids" (scopegate-ratelimit
+    with max_identities 4 × that, identities.py)."""
     with open(meta["jwks"]) as f:
         jwks = json.load(f)
     os.makedirs(workdir, exist_ok=True)
@@ -1005,6 +1210,10 @@ def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocati
     ids = identities_doc(registry_size)
     registry = dict(sg, identities=ids)
     revocation = dict(sg, revocation=revocation_doc(revocation_size))
+    audit = {k: v for k, v in sg.items() if k != "audit_log"}  # the default: "denied", budgeted
+    ratelimit = ratelimit_config(sg)
+    inventory = dict(sg, inventory=INVENTORY)
+    governance = dict(ratelimit_config(sg), identities=ids, revocation=revocation["revocation"], inventory=INVENTORY)
     floor = os.path.join(HERE, "floor", "target", "wasm32-wasip1", "release", "wasm_floor.wasm")
     compact = lambda doc: json.dumps(doc, separators=(",", ":"))
     wasm_sides = {
@@ -1015,14 +1224,26 @@ def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocati
         "scopegate-lean": (wasm, compact(lean)),
         "scopegate-registry": (wasm, compact(registry)),
         "scopegate-revocation": (wasm, compact(revocation)),
+        "scopegate-audit": (wasm, compact(audit)),
+        "scopegate-ratelimit": (wasm, compact(ratelimit)),
+        "scopegate-inventory": (wasm, compact(inventory)),
+        "scopegate-governance": (wasm, compact(governance)),
     }
-    docs = {"scopegate": sg, "scopegate-lean": lean, "scopegate-registry": registry, "scopegate-revocation": revocation}
+    docs = {"scopegate": sg, "scopegate-lean": lean, "scopegate-registry": registry, "scopegate-revocation": revocation,
+            "scopegate-audit": audit, "scopegate-ratelimit": ratelimit, "scopegate-inventory": inventory,
+            "scopegate-governance": governance}
     extra = []
     if dpop is not None:
         for side in dpop_sides:
             if side in SCOPEGATE_SIDES:
                 wasm_sides[side + "-dpop"] = (wasm, compact(with_dpop(docs[side], dpop)))
                 extra.append(side + "-dpop")
+    if ratelimit_identities:
+        rl = ratelimit_config(sg, max_identities=min(10000000, max(1000, 4 * ratelimit_identities)))
+        wasm_sides["scopegate-ratelimit-ids"] = (wasm, compact(rl))
+        extra.append("scopegate-ratelimit-ids")
+        if info is not None:
+            info["identities_rate_limits"] = rl["rate_limits"]
     if info is not None:
         import hashlib
 
@@ -1032,6 +1253,9 @@ def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocati
                             "identities_sha256": hashlib.sha256(text.encode()).hexdigest()}
         info["revocation"] = {"tokens": revocation_size,
                               "config_bytes": len(wasm_sides["scopegate-revocation"][1])}
+        info["governance"] = {"config_bytes": len(wasm_sides["scopegate-governance"][1]),
+                              "rate_limits": ratelimit["rate_limits"], "inventory": INVENTORY,
+                              "extra_rule": RATELIMIT_CHECK_RULE}
     out = {}
     for side in [s for s in SIDES if s != "contract"] + ["contract-allow", "contract-deny"] + extra:
         template = "wasm" if side in wasm_sides else side
@@ -1044,8 +1268,11 @@ def build_configs(workdir, meta, wasm, registry_size=100000, info=None, revocati
         for k, v in subst.items():
             text = text.replace(k, v)
         path = os.path.join(workdir, f"{side}.yaml")
-        with open(path, "w") as f:
+        # Atomically: another benchmark run may be starting an Envoy from this file.
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
             f.write(text)
+        os.replace(tmp, path)
         out[side] = path
     return out
 
@@ -1067,7 +1294,8 @@ def main(argv=None) -> int:
     # every run must load the same bytes.
     os.makedirs(args.work, exist_ok=True)
     snapshot = os.path.join(args.work, "scopegate.wasm")
-    shutil.copyfile(wasm, snapshot)
+    shutil.copyfile(wasm, snapshot + f".{os.getpid()}.tmp")
+    os.replace(snapshot + f".{os.getpid()}.tmp", snapshot)
     source_wasm, wasm = wasm, snapshot
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1092,8 +1320,8 @@ def main(argv=None) -> int:
     if dpop is not None:
         info["dpop"] = dict(dpop, proofs_per_run=dpop_pool(args), rate=args.dpop_rate)
     configs = build_configs(os.path.join(args.work, "config"), meta, wasm, args.registry_size, info,
-                            args.revocation_size, dpop, args.sides)
-    if "scopegate-revocation" in args.sides + (args.soak_sides if args.soak else []):
+                            args.revocation_size, dpop, args.sides, args.ratelimit_identities)
+    if set(REVOKING_SIDES) & set(args.sides + (args.soak_sides if args.soak else [])):
         for a in args.algs:
             meta["files"][a]["revoked"] = revoked_check_token(meta, a, args.revocation_size)
     if args.instructions:
@@ -1104,6 +1332,20 @@ def main(argv=None) -> int:
         info["envoy_version"] = envoy_version(envoy_bin)
         print(icount.run(args, envoy_bin, configs, meta, info))
         name = args.report or "instructions"
+        log(f"bench: wrote {os.path.join(args.out, name + '.md')} and {name}.json")
+        return 0
+    if args.ratelimit_identities:
+        import identities
+
+        n = args.ratelimit_identities
+        md = identities.run(args, envoy_bin, configs, meta, info)
+        print(md)
+        name = args.report or "ratelimit-identities"
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, f"{name}.md"), "w") as f:
+            f.write(md)
+        with open(os.path.join(args.out, f"{name}.json"), "w") as f:
+            json.dump({"info": info}, f, indent=1)
         log(f"bench: wrote {os.path.join(args.out, name + '.md')} and {name}.json")
         return 0
     if args.soak:

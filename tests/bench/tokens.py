@@ -147,11 +147,15 @@ def _claims(i: int, now: int, prefix: str, scope: str = SCOPE, exp: int | None =
 
 
 def _mint_range(args) -> list[str]:
-    start, count, now, prefix = args
+    start, count, now, prefix = args[:4]
+    client_fmt = args[4] if len(args) > 4 else None  # one client id per token, e.g. "svc-id-{:06d}"
     header = _seg({"alg": _ALG, "typ": "JWT", "kid": KIDS[_ALG]})
     out = []
     for i in range(start, start + count):
-        signing_input = header + "." + _seg(_claims(i, now, prefix))
+        claims = _claims(i, now, prefix)
+        if client_fmt:
+            claims["client_id"] = client_fmt.format(i)
+        signing_input = header + "." + _seg(claims)
         out.append(signing_input + "." + b64u(_sign(_KEY, _ALG, signing_input.encode())))
     return out
 
@@ -164,6 +168,18 @@ def mint(key, alg: str, n: int, now: int, prefix: str, workers: int) -> list[str
         _init_worker(pem, alg)
         return [t for job in jobs for t in _mint_range(job)]
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(pem, alg)) as ex:
+        return [t for part in ex.map(_mint_range, jobs) for t in part]
+
+
+def mint_identities(directory: str, alg: str, n: int, workers: int = 2) -> list[str]:
+    """n valid tokens, each with its own client_id (svc-id-000000 …), signed
+    with the benchmark's key in `directory` (made by ensure): n identities
+    for the rate limits' memory run (bench.py --ratelimit-identities)."""
+    key = _load_or_make_keys(directory)[alg]
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    now, chunk = int(time.time()), 2000
+    jobs = [(s, min(chunk, n - s), now, "ident", "svc-id-{:06d}") for s in range(0, n, chunk)]
+    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_init_worker, initargs=(pem, alg)) as ex:
         return [t for part in ex.map(_mint_range, jobs) for t in part]
 
 
