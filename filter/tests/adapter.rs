@@ -10,6 +10,7 @@
 mod support;
 
 use scopegate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step, Worker};
+use scopegate::host::record;
 use scopegate::host::wire::HeaderMap;
 use scopegate::identity::validate::NoRemoteKeys;
 use scopegate::request::audit::PeerCertificate;
@@ -26,7 +27,10 @@ struct FakeHost {
     set: Vec<(String, String)>,
     path: Option<String>,
     response: Option<LocalResponse>,
+    /// String properties (`request_properties_form: "properties"`).
     properties: Vec<(String, String)>,
+    /// Decision records (the default form), decoded: one per set.
+    records: Vec<Vec<(String, String)>>,
     counts: Vec<Reason>,
     logs: Vec<(LogLevel, String)>,
     peer: Option<PeerCertificate>,
@@ -35,6 +39,43 @@ struct FakeHost {
     as_received: bool,
     raw_path: Option<String>,
     signals: Vec<Signal>,
+}
+
+/// Reads back a `google.protobuf.Struct` of string values, independently of
+/// the encoder: tag, one-byte or two-byte length, payload.
+fn decode_struct(mut b: &[u8]) -> Vec<(String, String)> {
+    fn take<'a>(b: &mut &'a [u8], tag: u8) -> &'a [u8] {
+        assert_eq!(b[0], tag, "tag");
+        let (len, skip) = if b[1] & 0x80 == 0 {
+            (b[1] as usize, 2)
+        } else {
+            ((b[1] & 0x7f) as usize | (b[2] as usize) << 7, 3)
+        };
+        let out = &b[skip..skip + len];
+        *b = &b[skip + len..];
+        out
+    }
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let mut entry = take(&mut b, 0x0a);
+        let name = take(&mut entry, 0x0a);
+        let mut value = take(&mut entry, 0x12);
+        let text = take(&mut value, 0x1a);
+        assert!(entry.is_empty() && value.is_empty());
+        out.push((
+            String::from_utf8(name.to_vec()).unwrap(),
+            String::from_utf8(text.to_vec()).unwrap(),
+        ));
+    }
+    out
+}
+
+impl FakeHost {
+    /// The one decision record set for the request.
+    fn record(&self) -> &[(String, String)] {
+        assert_eq!(self.records.len(), 1, "{:?}", self.records);
+        &self.records[0]
+    }
 }
 
 impl Host for FakeHost {
@@ -64,8 +105,13 @@ impl Host for FakeHost {
             body: r.body.clone(),
         });
     }
-    fn set_property(&mut self, key: &str, value: &str) {
-        self.properties.push((key.into(), value.into()));
+    fn set_property(&mut self, key: &str, value: &[u8]) {
+        if key == record::RECORD_KEY {
+            self.records.push(decode_struct(value));
+        } else {
+            let text = String::from_utf8(value.to_vec()).expect("a string property");
+            self.properties.push((key.into(), text));
+        }
     }
     fn count(&mut self, reason: Reason) {
         self.counts.push(reason);
@@ -149,6 +195,7 @@ fn allowed_request_gets_identity_and_loses_spoofed_headers() {
     assert!(host
         .properties
         .contains(&("scopegate.client_id".into(), "billing-batch".into())));
+    assert!(host.records.is_empty(), "{:?}", host.records);
     // audit_log defaults to "denied": nothing logged for an allow.
     assert!(host.logs.is_empty(), "{:?}", host.logs);
 }
@@ -440,6 +487,68 @@ fn audit_line_names_the_mtls_peer_when_there_is_one() {
 }
 
 #[test]
+fn the_struct_form_sets_one_record() {
+    let t = format!("Bearer {}", rs256(&claims("payments:read")));
+    let mut cfg = base_config();
+    cfg["audit_log"] = json!("off");
+    cfg["request_properties_form"] = json!("struct");
+    let run = |cfg: &Value, headers: &[(&str, &str)]| {
+        let mut host = request("GET", "/payments/1", headers);
+        adapter::on_request_headers(
+            &loaded(cfg),
+            &NoRemoteKeys,
+            Worker::default(),
+            &mut host,
+            NOW * 1000,
+        );
+        host
+    };
+    let host = run(&cfg, &[("authorization", &t)]);
+    let names: Vec<&str> = host.record().iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "decision",
+            "reason",
+            "rule",
+            "subject",
+            "client_id",
+            "issuer",
+            "scopes"
+        ]
+    );
+    assert!(host.properties.is_empty(), "{:?}", host.properties);
+
+    // A denial without a token has no identity: those fields are left out,
+    // so the access log shows them absent.
+    let host = run(&cfg, &[]);
+    assert_eq!(
+        host.record(),
+        [
+            ("decision".to_string(), "deny".to_string()),
+            ("reason".to_string(), "token_missing".to_string()),
+            ("rule".to_string(), "read".to_string()),
+        ]
+    );
+
+    let mut some = cfg.clone();
+    some["request_properties"] = json!(["reason", "client_id"]);
+    let host = run(&some, &[("authorization", &t)]);
+    assert_eq!(
+        host.record(),
+        [
+            ("reason".to_string(), "allowed".to_string()),
+            ("client_id".to_string(), "billing-batch".to_string()),
+        ]
+    );
+
+    let mut none = cfg;
+    none["request_properties"] = json!([]);
+    let host = run(&none, &[("authorization", &t)]);
+    assert!(host.records.is_empty() && host.properties.is_empty());
+}
+
+#[test]
 fn request_properties_set_only_the_configured_facts() {
     let t = format!("Bearer {}", rs256(&claims("payments:read")));
     let keys = |host: &FakeHost| -> Vec<String> {
@@ -468,6 +577,7 @@ fn request_properties_set_only_the_configured_facts() {
             "scopegate.scopes"
         ]
     );
+    assert!(host.records.is_empty(), "{:?}", host.records);
 
     let mut some = all.clone();
     some["request_properties"] = json!(["reason", "client_id"]);

@@ -45,7 +45,7 @@ impl Host for FakeHost {
             body: r.body.clone(),
         });
     }
-    fn set_property(&mut self, _: &str, _: &str) {}
+    fn set_property(&mut self, _: &str, _: &[u8]) {}
     fn count(&mut self, reason: Reason) {
         self.counts.push(reason);
     }

@@ -716,6 +716,10 @@ def _as_file(value, suffix: str) -> str:
     return _PEM_FILES[pem]
 
 
+# The decision's facts in the access log (CONTRACT §5), in log order.
+FACTS = ("decision", "reason", "rule", "subject", "client_id", "issuer", "scopes")
+
+
 def envoy_bootstrap(wasm: str | None, filter_config, echo_port: int, access_log: str,
                     vm_id: str | None = "scopegate", tls: TlsListener | None = None) -> dict:
     http_filters = []
@@ -766,13 +770,11 @@ def envoy_bootstrap(wasm: str | None, filter_config, echo_port: int, access_log:
                     "log_format": {
                         "text_format_source": {
                             "inline_string": "%PROTOCOL% %REQ(:METHOD)% %REQ(X-E2E-ID)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%"
-                            " decision=%FILTER_STATE(wasm.scopegate.decision:PLAIN)%"
-                            " reason=%FILTER_STATE(wasm.scopegate.reason:PLAIN)%"
-                            " rule=%FILTER_STATE(wasm.scopegate.rule:PLAIN)%"
-                            " subject=%FILTER_STATE(wasm.scopegate.subject:PLAIN)%"
-                            " client_id=%FILTER_STATE(wasm.scopegate.client_id:PLAIN)%"
-                            " issuer=%FILTER_STATE(wasm.scopegate.issuer:PLAIN)%"
-                            " scopes=%FILTER_STATE(wasm.scopegate.scopes:PLAIN)%"
+                            # The seven properties (request_properties_form "properties",
+                            # the default), then the fields of the one record of the
+                            # "struct" form as s.<fact>.
+                            + "".join(f" {f}=%FILTER_STATE(wasm.scopegate.{f}:PLAIN)%" for f in FACTS)
+                            + "".join(f" s.{f}=%CEL(filter_state['wasm.scopegate'].{f})%" for f in FACTS)
                             + (" tls=%DOWNSTREAM_TLS_VERSION% peer_sha256=%DOWNSTREAM_PEER_FINGERPRINT_256%"
                                " peer=%DOWNSTREAM_PEER_SUBJECT%" if tls else "")
                             + "\n"

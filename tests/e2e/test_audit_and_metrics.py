@@ -84,6 +84,28 @@ def test_access_log_shows_identity_and_reason_per_request(gw_audit, tok):
     assert f"issuer={h.ISSUER} scopes=payments:read" in line(ok.marker)
     assert "decision=deny reason=insufficient_scope rule=refund subject=svc-log2" in line(denied.marker)
     assert "decision=deny reason=token_missing rule=read subject=- " in line(missing.marker)
+    # The default form is the seven properties: no record.
+    assert "s.decision=- s.reason=- s.rule=- s.subject=-" in line(ok.marker)
+
+
+def test_the_struct_form_sets_one_record_the_access_log_reads_field_by_field(gateways, tok):
+    """`request_properties_form: "struct"`: the facts as one property
+    `scopegate` (filter state wasm.scopegate, a google.protobuf.Struct declared
+    at configuration), each field read with %CEL(filter_state['wasm.scopegate'].<fact>)%;
+    a fact without a value is absent; the seven separate properties are not set."""
+    gw = gateways.get("props-struct", request_properties_form="struct")
+    ok = gw.get("/payments/7", token=tok("payments:read", sub="svc-rec", client_id="rec-client"))
+    missing = gw.get("/payments/7")
+
+    def line(marker):
+        return next((l for l in gw.access_log().splitlines() if f" {marker} " in l), None)
+
+    assert wait_for(lambda: all(line(r.marker) for r in (ok, missing)))
+    assert ("s.decision=allow s.reason=allowed s.rule=read s.subject=svc-rec s.client_id=rec-client"
+            f" s.issuer={h.ISSUER} s.scopes=payments:read") in line(ok.marker)
+    assert "s.decision=deny s.reason=token_missing s.rule=read s.subject=- s.client_id=- s.issuer=- s.scopes=-" \
+        in line(missing.marker)
+    assert "decision=- reason=- rule=- subject=-" in line(ok.marker)
 
 
 def test_audit_line_per_decision_has_the_fields_and_never_the_token(gw_audit, tok):

@@ -2,11 +2,12 @@
 //! trait, asks the core for a decision, reports it, and applies it. Generic
 //! over the host so it runs natively in tests; `glue` is the proxy-wasm `Host`.
 
+use crate::host::record;
 use crate::host::wire::HeaderMap;
 use crate::identity::cache::TokenCache;
 use crate::identity::shared::SharedStore;
 use crate::identity::validate::{Document, KeyStore};
-use crate::policy::config::{AuditLog, Config, Mode, Property};
+use crate::policy::config::{AuditLog, Config, Mode, Property, PropertyForm};
 use crate::request::audit::{self, AuditBudget, PeerCertificate};
 use crate::request::binding::ClientCertificate;
 use crate::request::decision::{self, Decision, Registration, Request, Verdict};
@@ -73,8 +74,10 @@ pub trait Host {
     /// Replaces `:path` and makes the gateway route on the new one.
     fn set_path(&mut self, path: &str);
     fn send_response(&mut self, response: &LocalResponse);
-    /// Exposes a decision fact to the gateway's access log (where supported).
-    fn set_property(&mut self, key: &str, value: &str);
+    /// Exposes the decision to the gateway's access log (where supported):
+    /// a string property, or the record (`record::RECORD_KEY`, a protobuf
+    /// Struct the gateway was told of at configuration).
+    fn set_property(&mut self, key: &str, value: &[u8]);
     fn count(&mut self, reason: Reason);
     /// Counts a governance signal beside the decision's reason.
     fn count_signal(&mut self, _signal: Signal) {}
@@ -319,8 +322,14 @@ pub fn unavailable<H: Host>(cfg: &Config, host: &mut H, doc: Document, why: &str
         ),
     };
     host.count(reason);
-    publish(cfg, host, Property::Decision, "deny");
-    publish(cfg, host, Property::Reason, reason.as_str());
+    publish(
+        cfg,
+        host,
+        &[
+            (Property::Decision, "deny"),
+            (Property::Reason, reason.as_str()),
+        ],
+    );
     host.log(LogLevel::Warn, &message);
     if cfg.mode == Mode::DryRun {
         return Step::Continue;
@@ -357,7 +366,7 @@ fn report<H: Host>(
         .and_then(|i| cfg.rules.get(i))
         .map(|r| r.name.as_str());
     let id = d.identity.as_ref();
-    for p in Property::ALL {
+    let facts = Property::ALL.map(|p| {
         let value = match p {
             Property::Decision => {
                 if d.is_allowed() {
@@ -373,8 +382,9 @@ fn report<H: Host>(
             Property::Issuer => id.map_or("", |i| i.issuer.as_str()),
             Property::Scopes => id.map_or("", |i| i.scope_text.as_str()),
         };
-        publish(cfg, host, p, value);
-    }
+        (p, value)
+    });
+    publish(cfg, host, &facts);
     let wanted = match cfg.audit_log {
         AuditLog::All => true,
         AuditLog::Denied => !d.is_allowed(),
@@ -399,10 +409,25 @@ fn report<H: Host>(
     }
 }
 
-/// Sets a request property, if the configuration asks for it.
-fn publish<H: Host>(cfg: &Config, host: &mut H, p: Property, value: &str) {
-    if cfg.request_properties.contains(p) {
-        host.set_property(p.key(), value);
+/// Sets the facts the configuration asks for, in its form. Empty values are
+/// left out: an access log shows them as absent (`-`), as it did before any
+/// was set.
+fn publish<H: Host>(cfg: &Config, host: &mut H, facts: &[(Property, &str)]) {
+    let wanted = facts
+        .iter()
+        .filter(|(p, v)| cfg.request_properties.contains(*p) && !v.is_empty());
+    match cfg.request_properties_form {
+        PropertyForm::Properties => {
+            for (p, v) in wanted {
+                host.set_property(p.key(), v.as_bytes());
+            }
+        }
+        PropertyForm::Struct => {
+            let fields: Vec<(&str, &str)> = wanted.map(|(p, v)| (p.name(), *v)).collect();
+            if !fields.is_empty() {
+                host.set_property(record::RECORD_KEY, &record::encode_struct(&fields));
+            }
+        }
     }
 }
 

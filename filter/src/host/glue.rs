@@ -6,6 +6,7 @@
 
 use crate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step, Worker};
 use crate::host::hostcall;
+use crate::host::record;
 use crate::identity::cache::TokenCache;
 use crate::identity::shared::SetError;
 use crate::identity::validate::{Availability, Document, KeyStore, Keys};
@@ -786,6 +787,30 @@ impl Context for Root {
     }
 }
 
+/// Tells Envoy the decision record is a `google.protobuf.Struct`, so its
+/// fields are addressable (CEL: `filter_state['wasm.scopegate'].subject`);
+/// undeclared, it would be opaque bytes. Once per root context, before any
+/// request sets it; a second declaration (a new configuration) is refused by
+/// Envoy and changes nothing, the type being the same.
+fn declare_record(cfg: &config::Config) {
+    if cfg.request_properties_form != config::PropertyForm::Struct
+        || cfg.request_properties == config::Properties::NONE
+    {
+        return;
+    }
+    let args = record::struct_declaration(record::RECORD_KEY);
+    if let Err(status) = hostcall::call_foreign_function("declare_property", &args) {
+        if status != types::Status::BadArgument {
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "declare_property failed ({status:?}): the access log sees wasm.scopegate as bytes; request_properties_form \"properties\" sets one string per fact instead"
+                ),
+            );
+        }
+    }
+}
+
 impl RootContext for Root {
     fn on_vm_start(&mut self, _size: usize) -> bool {
         let (kind, why) = detect_host();
@@ -836,6 +861,9 @@ impl RootContext for Root {
                         }
                     ),
                 );
+                if self.kind == HostKind::Envoy {
+                    declare_record(&cfg);
+                }
                 self.install(Loaded::Ready(Rc::new(cfg)));
                 true
             }
@@ -994,10 +1022,10 @@ impl Host for WasmHost<'_> {
         let _ = hostcall::send_response(r.status, &headers, r.body.as_bytes());
     }
 
-    fn set_property(&mut self, key: &str, value: &str) {
+    fn set_property(&mut self, key: &str, value: &[u8]) {
         // Kong refuses unknown property keys with a status the SDK panics on.
-        if self.kind == HostKind::Envoy && !value.is_empty() {
-            let _ = hostcall::set_property(key, value.as_bytes());
+        if self.kind == HostKind::Envoy {
+            let _ = hostcall::set_property(key, value);
         }
     }
 

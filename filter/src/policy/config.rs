@@ -58,6 +58,8 @@ pub struct Config {
     pub mode: Mode,
     pub audit_log: AuditLog,
     pub request_properties: Properties,
+    /// How the request properties reach the access log.
+    pub request_properties_form: PropertyForm,
     pub realm: String,
     pub error_detail: ErrorDetail,
     pub max_token_bytes: usize,
@@ -340,10 +342,25 @@ impl Property {
     }
 }
 
-/// Which request properties are set. Each costs the gateway a host call and
-/// a filter-state object per request (in Envoy about 4,000 instructions, as
-/// much as a third of a cached decision), so a deployment whose access log
-/// reads none of them can turn them off.
+/// How the decision's facts are set for the access log (CONTRACT §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PropertyForm {
+    /// One string property `scopegate.<name>` per fact (the default): the
+    /// cheapest for an access log that writes the facts on every request,
+    /// since Envoy reads each back for a few hundred instructions.
+    Properties,
+    /// One property `scopegate`, a `google.protobuf.Struct` with a string
+    /// field per fact: one host call per request instead of seven, but Envoy
+    /// 1.40's access log can read its fields only through CEL, which decodes
+    /// the Struct per field (results/access-log.md): for logs that write the
+    /// facts on few requests (denials only, errors only) or never.
+    Struct,
+}
+
+/// Which request properties are set. In the `properties` form each costs
+/// the gateway a host call and a filter-state object per request (in Envoy
+/// about 3,800 instructions), in the `struct` form they share one; a
+/// deployment whose access log reads none of them can turn them off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Properties(u8);
 
@@ -786,6 +803,20 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         .get("request_properties")
         .and_then(|(v, p)| properties(cx, v, &p))
         .unwrap_or_default();
+    let request_properties_form = f
+        .get("request_properties_form")
+        .and_then(|(v, p)| {
+            one_of(
+                cx,
+                v,
+                &p,
+                &[
+                    ("properties", PropertyForm::Properties),
+                    ("struct", PropertyForm::Struct),
+                ],
+            )
+        })
+        .unwrap_or(PropertyForm::Properties);
     let realm = match f.get("realm") {
         Some((v, p)) => string(cx, v, &p).and_then(|r| {
             let ok = r
@@ -844,6 +875,7 @@ fn read_config(cx: &mut Cx, root: Node<'_>) -> Option<Config> {
         mode,
         audit_log,
         request_properties,
+        request_properties_form,
         realm,
         error_detail,
         max_token_bytes,
