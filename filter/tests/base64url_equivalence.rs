@@ -46,7 +46,7 @@ fn check(input: &[u8]) -> bool {
     want.is_ok()
 }
 
-#[path = "shared/rng.rs"]
+#[path = "fixtures_rng/rng.rs"]
 mod rng;
 use rng::Rng;
 

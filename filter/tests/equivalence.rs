@@ -18,7 +18,7 @@ use scopegate::vocab::alg::Alg;
 use serde_json::{json, Value};
 use support::*;
 
-#[path = "shared/rng.rs"]
+#[path = "fixtures_rng/rng.rs"]
 mod rng;
 use rng::Rng;
 

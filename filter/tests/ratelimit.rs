@@ -8,7 +8,7 @@
     clippy::indexing_slicing
 )]
 
-#[path = "shared/rng.rs"]
+#[path = "fixtures_rng/rng.rs"]
 mod rng;
 
 use rng::Rng;

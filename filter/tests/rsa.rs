@@ -23,7 +23,7 @@ const ALL_HASHES: [HashAlg; 3] = [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha
 /// Under wasm (much slower) the exhaustive bit-flip sweep is limited to this many bits.
 const FULL: bool = cfg!(not(target_arch = "wasm32"));
 
-#[path = "shared/rng.rs"]
+#[path = "fixtures_rng/rng.rs"]
 mod rng;
 use rng::Rng;
 

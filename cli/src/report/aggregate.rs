@@ -5,6 +5,7 @@
 use super::inputs::Known;
 use super::line::{Audit, Inventory, Line, Text};
 use scopegate::vocab::time::parse_rfc3339;
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Requests, those allowed, and those denied by reason.
@@ -168,8 +169,8 @@ impl Seen {
     }
 }
 
-/// How many lines of each kind were read.
-#[derive(Clone, Debug, Default)]
+/// How many lines of each kind were read; the report's `lines` member.
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct LineCounts {
     pub read: u64,
     pub inventory: u64,

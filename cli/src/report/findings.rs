@@ -5,8 +5,8 @@
 use super::aggregate::{self, Seen, Tally};
 use super::inputs::Known;
 use super::model::{
-    Dormant, Expiring, Findings, Identity, LeastPrivilege, Lines, LongLived, Meta, Outcomes,
-    Overflow, Report, Summary, Timeline, Unregistered, UnrequiredScope,
+    Dormant, Expiring, Findings, Identity, LeastPrivilege, LongLived, Meta, Outcomes, Overflow,
+    Report, Summary, Timeline, Unregistered, UnrequiredScope,
 };
 use scopegate::vocab::time::rfc3339;
 use std::collections::{BTreeMap, BTreeSet};
@@ -362,16 +362,6 @@ fn summary(tally: &Tally, identities: &[Identity], findings: &Findings) -> Summa
             allowed: tally.overflow.outcomes.allowed,
             denied: tally.overflow.outcomes.denied.clone(),
         },
-        lines: Lines {
-            read: l.read,
-            inventory: l.inventory,
-            audit: l.audit,
-            audit_inventoried: l.audit_inventoried,
-            overflow: l.overflow,
-            skipped: l.skipped,
-            malformed: l.malformed,
-            before_since: l.before_since,
-            oversized: l.oversized,
-        },
+        lines: l.clone(),
     }
 }

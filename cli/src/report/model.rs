@@ -3,6 +3,7 @@
 //! member; add members, never rename or remove them. Lists are sorted and
 //! maps are ordered, so the same logs always give the same bytes.
 
+use super::aggregate::LineCounts;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -68,7 +69,7 @@ pub struct Summary {
     pub without_identity: Outcomes,
     /// Identities past the filter's bound (overflow lines): not tracked one by one.
     pub overflow: Overflow,
-    pub lines: Lines,
+    pub lines: LineCounts,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,21 +80,6 @@ pub struct Overflow {
     pub requests: u64,
     pub allowed: u64,
     pub denied: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Lines {
-    pub read: u64,
-    pub inventory: u64,
-    pub audit: u64,
-    /// Audit lines marked `inventoried`: their requests are counted by inventory lines.
-    pub audit_inventoried: u64,
-    pub overflow: u64,
-    /// Neither kind.
-    pub skipped: u64,
-    pub malformed: u64,
-    pub before_since: u64,
-    pub oversized: u64,
 }
 
 #[derive(Debug, Serialize)]

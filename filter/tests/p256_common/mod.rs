@@ -5,7 +5,7 @@
 
 use num_bigint::BigUint;
 
-#[path = "../shared/rng.rs"]
+#[path = "../fixtures_rng/rng.rs"]
 mod rng;
 pub use rng::Rng;
 
