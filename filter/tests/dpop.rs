@@ -11,8 +11,8 @@
 mod support;
 
 use scopegate::identity::cache::TokenCache;
-use scopegate::identity::shared::{MemoryStore, SharedStore};
-use scopegate::identity::validate::{KeyStore, Keys, NoRemoteKeys};
+use scopegate::identity::shared::MemoryStore;
+use scopegate::identity::validate::NoRemoteKeys;
 use scopegate::jose::dpop;
 use scopegate::request::binding::ClientCertificate;
 use scopegate::request::decision::{borrow_headers, decide_cached, Decision, Request};
@@ -20,17 +20,6 @@ use scopegate::vocab::alg::Alg;
 use scopegate::vocab::reason::Reason;
 use serde_json::{json, Value};
 use support::*;
-
-struct Shared(MemoryStore);
-
-impl KeyStore for Shared {
-    fn keys(&self, provider: usize) -> Keys {
-        NoRemoteKeys.keys(provider)
-    }
-    fn shared(&self) -> Option<&dyn SharedStore> {
-        Some(&self.0)
-    }
-}
 
 const URL: &str = "https://api.example.com/payments/7";
 

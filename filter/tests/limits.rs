@@ -12,8 +12,7 @@ mod support;
 
 use scopegate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step, Worker};
 use scopegate::host::wire::HeaderMap;
-use scopegate::identity::shared::{MemoryStore, SharedStore};
-use scopegate::identity::validate::{KeyStore, Keys, NoRemoteKeys};
+use scopegate::identity::shared::MemoryStore;
 use scopegate::request::limits::Limits;
 use scopegate::request::response::LocalResponse;
 use scopegate::vocab::reason::Reason;
@@ -60,18 +59,6 @@ impl Host for FakeHost {
     }
     fn add_response_header(&mut self, name: &'static str, value: String) {
         self.response_headers.push((name.into(), value));
-    }
-}
-
-/// A gateway's shared state: what every worker sees.
-struct Shared(MemoryStore);
-
-impl KeyStore for Shared {
-    fn keys(&self, provider: usize) -> Keys {
-        NoRemoteKeys.keys(provider)
-    }
-    fn shared(&self) -> Option<&dyn SharedStore> {
-        Some(&self.0)
     }
 }
 

@@ -8,7 +8,8 @@
     clippy::indexing_slicing
 )]
 
-use scopegate::identity::validate::NoRemoteKeys;
+use scopegate::identity::shared::{MemoryStore, SharedStore};
+use scopegate::identity::validate::{self, KeyStore, NoRemoteKeys};
 use scopegate::jose::mint::SigningKey;
 use scopegate::policy::config::{self, Config};
 use scopegate::request::decision::{decide, Decision, Request};
@@ -137,4 +138,17 @@ pub fn run(cfg: &Config, method: &str, path: &str, headers: &[(String, String)])
         &NoRemoteKeys,
         NOW,
     )
+}
+
+/// A key store with the store a gateway's workers share (DPoP replays, rate
+/// limits): what every worker of one gateway sees.
+pub struct Shared(pub MemoryStore);
+
+impl KeyStore for Shared {
+    fn keys(&self, provider: usize) -> validate::Keys {
+        NoRemoteKeys.keys(provider)
+    }
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        Some(&self.0)
+    }
 }
