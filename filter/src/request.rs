@@ -8,6 +8,7 @@ pub mod binding;
 pub mod decision;
 pub mod headers;
 pub mod inventory;
+pub mod lease;
 pub mod limits;
 pub mod ratelimit;
 pub mod replay;

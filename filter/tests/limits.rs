@@ -79,7 +79,7 @@ impl Gateway {
         }
     }
 
-    fn send(&self, path: &str, token: &str, now_ms: u64) -> FakeHost {
+    fn send(&mut self, path: &str, token: &str, now_ms: u64) -> FakeHost {
         let mut host = FakeHost {
             headers: vec![
                 (":method".into(), "GET".into()),
@@ -92,7 +92,7 @@ impl Gateway {
             &self.loaded,
             &self.store,
             Worker {
-                limits: Some(&self.limits),
+                limits: Some(&mut self.limits),
                 ..Worker::default()
             },
             &mut host,
@@ -120,7 +120,7 @@ const T0: u64 = NOW * 1000;
 
 #[test]
 fn past_requests_plus_burst_the_caller_gets_429_with_retry_after_and_ratelimit_fields() {
-    let gw = Gateway::new(&with_limits(
+    let mut gw = Gateway::new(&with_limits(
         json!({"default": {"requests": 2, "per_s": 10, "burst": 1}}),
     ));
     let token = rs256(&claims("payments:read"));
@@ -160,7 +160,7 @@ fn past_requests_plus_burst_the_caller_gets_429_with_retry_after_and_ratelimit_f
 
 #[test]
 fn identities_have_buckets_of_their_own_keyed_on_the_verified_client() {
-    let gw = Gateway::new(&with_limits(
+    let mut gw = Gateway::new(&with_limits(
         json!({"default": {"requests": 1, "per_s": 60}}),
     ));
     let a = rs256(&claims("payments:read"));
@@ -182,7 +182,7 @@ fn identities_have_buckets_of_their_own_keyed_on_the_verified_client() {
 
 #[test]
 fn with_headers_on_allowed_responses_carry_the_fields_too() {
-    let gw = Gateway::new(&with_limits(
+    let mut gw = Gateway::new(&with_limits(
         json!({"default": {"requests": 10, "per_s": 60}, "headers": true}),
     ));
     let h = gw.send("/payments/1", &rs256(&claims("payments:read")), T0);
@@ -201,7 +201,7 @@ fn with_headers_on_allowed_responses_carry_the_fields_too() {
 
 #[test]
 fn denied_requests_take_nothing_from_the_bucket() {
-    let gw = Gateway::new(&with_limits(
+    let mut gw = Gateway::new(&with_limits(
         json!({"default": {"requests": 1, "per_s": 60}}),
     ));
     let token = rs256(&claims("payments:read"));
@@ -219,7 +219,7 @@ fn denied_requests_take_nothing_from_the_bucket() {
 fn a_rule_limit_applies_per_identity_on_that_rule_on_top_of_the_default() {
     let mut doc = with_limits(json!({"default": {"requests": 100, "per_s": 60}}));
     doc["rules"][1]["rate_limit"] = json!({"requests": 1, "per_s": 60});
-    let gw = Gateway::new(&doc);
+    let mut gw = Gateway::new(&doc);
     let token = rs256(&claims("payments:read"));
     assert!(gw.send("/payments/1", &token, T0).response.is_none());
     let r = gw.send("/payments/2", &token, T0).response.unwrap();
@@ -242,7 +242,7 @@ fn a_registry_entry_limit_replaces_the_default_for_that_identity() {
         {"client_id": "billing-batch", "owner": "billing@example.com",
          "rate_limit": {"requests": 3, "per_s": 60}}
     ]}});
-    let gw = Gateway::new(&doc);
+    let mut gw = Gateway::new(&doc);
     let token = rs256(&claims("payments:read"));
     for _ in 0..3 {
         assert!(gw.send("/payments/1", &token, T0).response.is_none());
@@ -256,7 +256,7 @@ fn a_registry_entry_limit_replaces_the_default_for_that_identity() {
 
 #[test]
 fn in_dry_run_over_the_limit_is_counted_and_logged_but_let_through() {
-    let gw = Gateway::new(&with_limits(
+    let mut gw = Gateway::new(&with_limits(
         json!({"default": {"requests": 1, "per_s": 60}, "dry_run": true}),
     ));
     let token = rs256(&claims("payments:read"));

@@ -114,7 +114,7 @@ pub struct Worker<'a> {
     /// Verified tokens.
     pub cache: Option<&'a mut TokenCache>,
     /// Rate limits (their buckets live in the key store's shared store).
-    pub limits: Option<&'a Limits>,
+    pub limits: Option<&'a mut Limits>,
     /// The identity inventory.
     pub inventory: Option<&'a mut Inventory>,
     /// Audit lines per reason and second.
@@ -235,7 +235,7 @@ pub fn on_request_headers<H: Host>(
 /// Takes the request's tokens from its rate limits; over a limit it becomes
 /// a 429 (`rate_limited`), or in the limits' dry run a warning.
 fn rate_limit<H: Host>(
-    limits: &Limits,
+    limits: &mut Limits,
     shared: &dyn SharedStore,
     mut d: Decision,
     host: &mut H,

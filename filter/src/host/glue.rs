@@ -231,7 +231,7 @@ struct Runtime {
     store: Box<dyn SharedStore>,
     waiters: Vec<Waiter>,
     cache: RefCell<TokenCache>,
-    limits: Option<Limits>,
+    limits: RefCell<Option<Limits>>,
     inventory: RefCell<Option<Inventory>>,
     audit_budget: RefCell<Option<AuditBudget>>,
     /// Response headers to add, by HTTP context.
@@ -542,7 +542,7 @@ impl Root {
             store,
             waiters: Vec::new(),
             cache: RefCell::new(TokenCache::new(cache_size)),
-            limits,
+            limits: RefCell::new(limits),
             inventory: RefCell::new(inventory),
             audit_budget: RefCell::new(audit_budget),
             response_headers: RefCell::new(Vec::new()),
@@ -665,7 +665,8 @@ fn release_waiters(rt: &Rc<RefCell<Runtime>>, now: u64) {
 
 /// One decision for the request of the effective context.
 fn decide(r: &Runtime, host: &mut WasmHost<'_>, now_ms: u64) -> Step {
-    let limits = r.limits.as_ref();
+    let mut limits = r.limits.try_borrow_mut().ok();
+    let limits = limits.as_mut().and_then(|l| l.as_mut());
     let mut inventory = r.inventory.try_borrow_mut().ok();
     let inventory = inventory.as_mut().and_then(|i| i.as_mut());
     let mut audit_budget = r.audit_budget.try_borrow_mut().ok();

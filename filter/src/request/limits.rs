@@ -7,19 +7,20 @@ use crate::identity::shared::SharedStore;
 use crate::policy::config::{Config, LimitKey, RateLimits};
 use crate::policy::limit::LimitSpec;
 use crate::request::decision::{Decision, Registration};
-use crate::request::ratelimit::{
-    policy_header, ratelimit_header, Limiter, Policy, Tracking, Verdict, Who,
-};
+use crate::request::lease::Leases;
+use crate::request::ratelimit::{policy_header, ratelimit_header, Limiter, Policy, Tracking, Who};
 
 /// Name of the identity-wide policy in `RateLimit` fields: the default one.
 pub const DEFAULT_POLICY: &str = "default";
 /// Name of an identity's own limit from the registry.
 pub const IDENTITY_POLICY: &str = "identity";
 
-/// The limits of one configuration, built once when it is applied.
+/// The limits of one configuration, built once when it is applied, with the
+/// worker's leases of their tokens.
 #[derive(Debug)]
 pub struct Limits {
     limiter: Limiter,
+    leases: Leases,
     settings: RateLimits,
     default: Option<Policy>,
     /// Per rule, its own limit.
@@ -62,6 +63,7 @@ impl Limits {
             .collect();
         Some(Limits {
             limiter: Limiter::new(settings.max_identities, secret),
+            leases: Leases::new(),
             settings,
             default,
             rules,
@@ -79,7 +81,7 @@ impl Limits {
 
     /// Takes a token from every limit that applies to an allowed request with
     /// a verified identity; `None` when none applies.
-    pub fn check(&self, store: &dyn SharedStore, d: &Decision, now_ms: u64) -> Option<Checked> {
+    pub fn check(&mut self, store: &dyn SharedStore, d: &Decision, now_ms: u64) -> Option<Checked> {
         if !d.is_allowed() {
             return None;
         }
@@ -96,10 +98,19 @@ impl Limits {
             .rule
             .and_then(|i| self.rules.get(i))
             .and_then(Option::as_ref);
-        let policies: Vec<&Policy> = identity_policy.into_iter().chain(rule_policy).collect();
-        if policies.is_empty() {
-            return None;
-        }
+        // A slice without a Vec: this runs on every allowed request.
+        let (both, one);
+        let policies: &[&Policy] = match (identity_policy, rule_policy) {
+            (Some(a), Some(b)) => {
+                both = [a, b];
+                &both
+            }
+            (Some(a), None) | (None, Some(a)) => {
+                one = [a];
+                &one
+            }
+            (None, None) => return None,
+        };
         // Always within the provider; a token without the chosen claim is
         // limited by the other one, so no verified caller goes unlimited.
         let who = match (self.settings.key, &id.client_id, &id.subject) {
@@ -110,7 +121,9 @@ impl Limits {
             (_, None, None) => Who::Subject(""),
         };
         let key = self.limiter.identity(id.provider, who);
-        let verdict: Verdict = self.limiter.take_all(store, &policies, key, now_ms);
+        let verdict = self
+            .leases
+            .take_all(&self.limiter, store, policies, key, now_ms);
         let allowed = verdict.allowed();
         let refused_by = policies
             .iter()
@@ -120,8 +133,8 @@ impl Limits {
             .collect();
         let fields = (!allowed || self.settings.headers).then(|| {
             (
-                policy_header(&policies, None),
-                ratelimit_header(&policies, &verdict.outcomes, None),
+                policy_header(policies, None),
+                ratelimit_header(policies, &verdict.outcomes, None),
             )
         });
         Some(Checked {

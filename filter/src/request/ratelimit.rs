@@ -76,11 +76,14 @@
 //!
 //! # Cost per request
 //!
-//! The common case is one `get` and, when allowed, one `set` per policy; a
-//! refused request writes nothing. Only a new identity whose first slot is
+//! [`Limiter::take_all`]: one `get` and, when allowed, one `set` per policy;
+//! a refused request writes nothing. Only a new identity whose first slot is
 //! taken, or a lost race, reads more. The path allocates the store's value,
 //! the slot's key and the [`Verdict`]; header values are formatted only when
-//! asked for.
+//! asked for. The filter goes through [`Limiter::acquire`] instead, taking
+//! several tokens per exchange while a bucket is well filled and serving them
+//! from a worker-local lease (`request::lease`): most requests then make no
+//! host call at all.
 //!
 //! # Races
 //!
@@ -124,7 +127,7 @@ use std::fmt::Write as _;
 
 /// Tokens are kept in millionths: integer arithmetic, and what truncation
 /// loses per refill (under a millionth of a token) never adds up to a request.
-const UNIT: u64 = 1_000_000;
+pub(crate) const UNIT: u64 = 1_000_000;
 /// Consecutive slots tried for one identity.
 pub const PROBES: u32 = 4;
 /// Reads and compare-and-swaps tried for one policy before refusing.
@@ -135,6 +138,9 @@ pub const DEFAULT_MAX_IDENTITIES: u32 = 100_000;
 /// Bytes of one slot's value in the store: small enough to sit inside a
 /// libc++ `std::string` (22 bytes) instead of a heap block of its own.
 pub const SLOT_BYTES: usize = 21;
+/// A worker takes from a well-filled bucket at once what it refills in this
+/// many milliseconds ([`Policy::lease`]).
+pub const LEASE_WINDOW_MS: u64 = 100;
 /// Largest `requests + burst`: a full bucket must fit the slot's 48 bits.
 pub const MAX_CAPACITY: u64 = ((1 << 48) - 1) / UNIT;
 /// A refill time further ahead than this is not a clock step but a damaged
@@ -274,6 +280,16 @@ impl Policy {
         u64::from(self.requests) + u64::from(self.burst)
     }
 
+    /// Tokens a worker takes from the shared bucket at once while it is well
+    /// filled: what the bucket refills in [`LEASE_WINDOW_MS`], at most a tenth
+    /// of its capacity, at least one (slow limits are taken token by token).
+    pub fn lease(&self) -> u64 {
+        let refilled = u128::from(self.requests) * u128::from(LEASE_WINDOW_MS)
+            / (u128::from(self.per_s) * 1000);
+        let cap = (self.capacity() / 10).max(1);
+        u64::try_from(refilled).map_or(cap, |r| r.min(cap)).max(1)
+    }
+
     fn capacity_units(&self) -> u64 {
         self.capacity() * UNIT
     }
@@ -303,6 +319,13 @@ pub enum Who<'a> {
 /// An identity's keyed digest: what the store holds instead of the identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IdentityKey(u64);
+
+impl IdentityKey {
+    /// The digest itself (uniformly distributed: a hash table may use it as is).
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+}
 
 /// The `pk` parameter's value: base64 of a keyed digest of the identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -342,7 +365,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn of(policy: &Policy, allowed: bool, units: u64) -> Outcome {
+    /// The outcome of a bucket left with `units`.
+    pub(crate) fn of(policy: &Policy, allowed: bool, units: u64) -> Outcome {
         let reset_s = if units >= policy.capacity_units() {
             0
         } else {
@@ -358,7 +382,7 @@ impl Outcome {
         }
     }
 
-    fn overflow(policy: &Policy) -> Outcome {
+    pub(crate) fn overflow(policy: &Policy) -> Outcome {
         Outcome {
             allowed: true,
             limit: policy.requests,
@@ -369,7 +393,7 @@ impl Outcome {
         }
     }
 
-    fn contended(policy: &Policy) -> Outcome {
+    pub(crate) fn contended(policy: &Policy) -> Outcome {
         Outcome {
             allowed: false,
             limit: policy.requests,
@@ -379,6 +403,18 @@ impl Outcome {
             tracking: Tracking::Contended,
         }
     }
+}
+
+/// What [`Limiter::acquire`] got from the shared bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// `tokens` whole tokens (at least one) now belong to the caller; the
+    /// shared bucket kept `shared_units`.
+    Granted { tokens: u64, shared_units: u64 },
+    /// The bucket had no whole token, or every attempt lost its race.
+    Refused(Outcome),
+    /// No slot for the identity: let the request through uncounted.
+    Overflow,
 }
 
 /// The decision of every policy that applies to a request, in their order.
@@ -528,20 +564,19 @@ impl Limiter {
             }
             return Verdict { outcomes };
         }
-        let mut taken: Vec<(usize, String)> = Vec::with_capacity(policies.len());
         for (i, (policy, place)) in policies.iter().zip(places).enumerate() {
             match self.commit(store, policy, who, now_ms, place) {
-                Ok(Some((outcome, key))) => {
+                Ok(Some(outcome)) => {
                     if let Some(o) = outcomes.get_mut(i) {
                         *o = outcome;
                     }
-                    taken.push((i, key));
                 }
                 Ok(None) => {}
                 Err(refused) => {
-                    for (j, key) in &taken {
-                        if let Some(p) = policies.get(*j) {
-                            self.give_back(store, p, who, key);
+                    // Give back what the earlier policies took.
+                    for (p, o) in policies.iter().zip(&outcomes).take(i) {
+                        if o.tracking == Tracking::Counted {
+                            self.give(store, p, who, now_ms, UNIT);
                         }
                     }
                     if let Some(o) = outcomes.get_mut(i) {
@@ -564,7 +599,7 @@ impl Limiter {
         who: IdentityKey,
         now_ms: u64,
         mut place: Place,
-    ) -> Result<Option<(Outcome, String)>, Outcome> {
+    ) -> Result<Option<Outcome>, Outcome> {
         for attempt in 1..=MAX_ATTEMPTS {
             let slot = match place {
                 Place::Full => return Ok(None),
@@ -578,7 +613,7 @@ impl Limiter {
                 last_ms: slot.bucket.last_ms,
             };
             if store.set(&slot.key, &encode(who, after), slot.cas).is_ok() {
-                return Ok(Some((Outcome::of(policy, true, after.units), slot.key)));
+                return Ok(Some(Outcome::of(policy, true, after.units)));
             }
             if attempt == MAX_ATTEMPTS {
                 break;
@@ -588,24 +623,81 @@ impl Limiter {
         Err(Outcome::contended(policy))
     }
 
-    /// Returns a token taken for a request that another policy then refused.
-    /// Best effort: a slot that changed hands keeps what it has.
-    fn give_back(&self, store: &dyn SharedStore, policy: &Policy, who: IdentityKey, key: &str) {
+    /// Takes up to `lease` tokens (never fewer than one) from `who`'s bucket
+    /// in one compare-and-swap, for a worker to hand out locally, after
+    /// putting back `returned` units the worker held and did not use.
+    ///
+    /// More than one token is granted only while the bucket stays at least
+    /// half full after the grant: near the limit every token is taken one at a
+    /// time, so what one worker holds cannot make another refuse early.
+    pub fn acquire(
+        &self,
+        store: &dyn SharedStore,
+        policy: &Policy,
+        who: IdentityKey,
+        now_ms: u64,
+        returned: u64,
+        lease: u64,
+    ) -> Acquired {
+        self.exchange(store, policy, who, now_ms, returned, lease.max(1))
+    }
+
+    /// Puts `units` a worker took and did not hand out back in `who`'s
+    /// bucket (capped at its capacity). Best effort: a slot that changed
+    /// hands, or a race lost [`MAX_ATTEMPTS`] times, keeps what it has.
+    pub fn give(
+        &self,
+        store: &dyn SharedStore,
+        policy: &Policy,
+        who: IdentityKey,
+        now_ms: u64,
+        units: u64,
+    ) {
+        let _ = self.exchange(store, policy, who, now_ms, units, 0);
+    }
+
+    /// One compare-and-swap on `who`'s bucket: add `returned` units, then
+    /// take up to `lease` tokens (none when `lease` is 0).
+    fn exchange(
+        &self,
+        store: &dyn SharedStore,
+        policy: &Policy,
+        who: IdentityKey,
+        now_ms: u64,
+        returned: u64,
+        lease: u64,
+    ) -> Acquired {
         for _ in 0..MAX_ATTEMPTS {
-            let Some((bytes, cas)) = store.get(key) else {
-                return;
+            let slot = match self.locate(store, policy, who, now_ms) {
+                Place::Full => return Acquired::Overflow,
+                Place::Slot(slot) => slot,
             };
-            let Some(held) = decode(&bytes).filter(|h| h.owner == who.0) else {
-                return;
+            let units = slot
+                .bucket
+                .units
+                .saturating_add(returned)
+                .min(policy.capacity_units());
+            if lease > 0 && units < UNIT {
+                return Acquired::Refused(Outcome::of(policy, false, units));
+            }
+            let many = lease.saturating_mul(UNIT);
+            let take = if lease > 1 && units.saturating_sub(many) >= policy.capacity_units() / 2 {
+                many
+            } else {
+                UNIT.min(many)
             };
-            let back = Bucket {
-                units: (held.bucket.units + UNIT).min(policy.capacity_units()),
-                last_ms: held.bucket.last_ms,
+            let after = Bucket {
+                units: units - take,
+                last_ms: slot.bucket.last_ms,
             };
-            if store.set(key, &encode(who, back), cas).is_ok() {
-                return;
+            if store.set(&slot.key, &encode(who, after), slot.cas).is_ok() {
+                return Acquired::Granted {
+                    tokens: take / UNIT,
+                    shared_units: after.units,
+                };
             }
         }
+        Acquired::Refused(Outcome::contended(policy))
     }
 
     /// Finds `who`'s slot for `policy` (see the module doc), bucket refilled
