@@ -10,57 +10,15 @@
 
 mod support;
 
-use scopegate::host::adapter::{self, Host, Loaded, LogLevel, Signal, Step, Worker};
-use scopegate::host::wire::HeaderMap;
+use scopegate::host::adapter::{self, Loaded, LogLevel, Signal, Step, Worker};
 use scopegate::identity::shared::MemoryStore;
 use scopegate::request::limits::Limits;
 use scopegate::request::response::LocalResponse;
 use scopegate::vocab::reason::Reason;
 use serde_json::{json, Value};
 use std::rc::Rc;
+use support::host::FakeHost;
 use support::*;
-
-#[derive(Default)]
-struct FakeHost {
-    headers: Vec<(String, String)>,
-    response: Option<LocalResponse>,
-    response_headers: Vec<(String, String)>,
-    counts: Vec<Reason>,
-    signals: Vec<Signal>,
-    logs: Vec<(LogLevel, String)>,
-}
-
-impl Host for FakeHost {
-    fn request_headers(&mut self) -> HeaderMap {
-        HeaderMap::from_pairs(&self.headers)
-    }
-    fn remove_request_header(&mut self, _: &str) {}
-    fn add_request_header(&mut self, _: &str, _: &str) {}
-    fn set_path(&mut self, _: &str) {}
-    fn send_response(&mut self, r: &LocalResponse) {
-        self.response = Some(LocalResponse {
-            status: r.status,
-            headers: r.headers.clone(),
-            body: r.body.clone(),
-        });
-    }
-    fn set_property(&mut self, _: &str, _: &[u8]) {}
-    fn count(&mut self, reason: Reason) {
-        self.counts.push(reason);
-    }
-    fn count_signal(&mut self, signal: Signal) {
-        self.signals.push(signal);
-    }
-    fn log(&mut self, level: LogLevel, message: &str) {
-        self.logs.push((level, message.into()));
-    }
-    fn source_address(&mut self) -> Option<String> {
-        None
-    }
-    fn add_response_header(&mut self, name: &'static str, value: String) {
-        self.response_headers.push((name.into(), value));
-    }
-}
 
 struct Gateway {
     loaded: Loaded,

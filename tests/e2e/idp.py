@@ -585,7 +585,9 @@ class AuthorizationServer:
         """A plain Bearer access token (JWT)."""
         body = self.token_response(client, scope, resource=resource)
         assert body.get("token_type") == "Bearer", body
-        return body["access_token"]
+        token = body["access_token"]
+        assert "cnf" not in claims_of(token), claims_of(token)
+        return token
 
     def dpop_token(self, client: str = "dpop-client", scope: str | None = "orders:read",
                    key: DpopKey | None = None, resource: str | None = None) -> str:
@@ -596,7 +598,9 @@ class AuthorizationServer:
         proof = key.proof("POST", self.token_endpoint)
         body = self.token_response(client, scope, headers={"DPoP": proof}, resource=resource)
         assert body.get("token_type") == "DPoP", body
-        return body["access_token"]
+        token = body["access_token"]
+        assert claims_of(token)["cnf"] == {"jkt": key.thumbprint}, claims_of(token)
+        return token
 
     def mtls_token(self, client: str = "mtls-client", scope: str | None = "orders:read", cert_pem=None,
                    resource: str | None = None) -> str:
@@ -608,4 +612,32 @@ class AuthorizationServer:
         body = self.token_response(client, scope, headers={"x-client-cert": h.b64u(_der(cert_pem))},
                                    resource=resource)
         assert body.get("token_type") == "Bearer", body
-        return body["access_token"]
+        token = body["access_token"]
+        assert claims_of(token)["cnf"] == {"x5t#S256": x5t_s256(cert_pem)}, claims_of(token)
+        return token
+
+
+# -- the sender-constrained scenario (Envoy and Kong's host) ---------------------
+
+def sender_constrained_config(provider: dict) -> dict:
+    """The filter configuration of the sender-constrained tests: `orders`
+    (any token with orders:read) and `bound-only` (`sender_constrained`)."""
+    return {
+        "providers": [provider],
+        "rules": [
+            {"name": "orders", "methods": ["GET", "POST"], "path": "/orders/**", "scopes": ["orders:read"]},
+            {"name": "bound-only", "methods": ["GET"], "path": "/bound/**", "scopes": ["orders:read"],
+             "sender_constrained": True},
+        ],
+        "default_action": "deny",
+        "identity_headers": {"subject": "x-identity-subject", "client_id": "x-identity-client-id"},
+        "audit_log": "all",
+        # The proof is a credential like the token: kept from the upstream
+        # with it (CONTRACT §1.4).
+        "forward_token": False,
+    }
+
+
+def dpop_headers(token: str, *proofs: str, scheme: str = "DPoP") -> list[tuple[str, str]]:
+    """`Authorization: <scheme> <token>` and one `DPoP` header per proof."""
+    return [("authorization", f"{scheme} {token}")] + [("dpop", p) for p in proofs]

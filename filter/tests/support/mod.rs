@@ -8,6 +8,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod host;
+
 use scopegate::identity::shared::{MemoryStore, SharedStore};
 use scopegate::identity::validate::{self, KeyStore, NoRemoteKeys};
 use scopegate::jose::mint::SigningKey;
