@@ -46,8 +46,9 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 # worker); every other side has "audit_log": "off".
 # "scopegate-ratelimit": Scopegate with rate_limits (CONTRACT §1.5) whose
 # default limit (RATELIMIT_DEFAULT) is far above any benchmark rate, so it is
-# never exceeded: each allowed request does the bucket's get and CAS set in
-# Envoy's shared data; plus one rule the benchmark's path never reaches
+# never exceeded: the bucket lives in Envoy's shared data, and a worker takes
+# a lease of tokens from it in one get and CAS set and serves the following
+# requests from the lease (CONTRACT §1.5); plus one rule the benchmark's path never reaches
 # (RATELIMIT_CHECK_PATH, 1 request a day) that the checks use to prove the
 # limits are enforced.
 # "scopegate-inventory": Scopegate with inventory {"interval_s": 10}
@@ -766,8 +767,8 @@ def governance_lines(runs, rows, args, info) -> list[str]:
     L += extra_side_lines(
         runs, rows, args, "scopegate-ratelimit", "ratelimit", "rate limits",
         f"Rate limits: scopegate-ratelimit is scopegate plus `rate_limits` "
-        f"{json.dumps(gov.get('rate_limits', {}))} (never exceeded: one shared-data get and one CAS set per allowed "
-        f"request) and a rule the benchmark's path never reaches ({RATELIMIT_CHECK_PATH}, for the checks). "
+        f"{json.dumps(gov.get('rate_limits', {}))} (never exceeded: a shared-data get and CAS set per lease of tokens, "
+        f"the requests in between served from the worker's lease) and a rule the benchmark's path never reaches ({RATELIMIT_CHECK_PATH}, for the checks). "
         f"Ratio of median req/s, and of each round's pair of runs (min–max):", RATELIMIT_TARGET,
         "The buckets live in Envoy's shared data (tcmalloc heap)", memory=False)
     L += extra_side_lines(

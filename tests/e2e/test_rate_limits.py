@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import re
 import threading
 import time
@@ -152,7 +153,11 @@ _THREAD_ID = re.compile(r"^\[[^\]]+\]\[(\d+)\]")
 
 def drive(port: int, target: str, token_text: str, rate: float, duration: float, threads: int) -> dict:
     """`threads` keep-alive connections, each paced at rate/threads requests a
-    second, for `duration` seconds: counts of statuses, requests sent."""
+    second on average, for `duration` seconds: counts of statuses, requests
+    sent. Each gap is jittered (0.5 to 1.5 of the mean): on a strict grid the
+    requests would phase-lock with the bucket's refill (at 300/s and 50/s a new
+    token appears every sixth slot), so the same two connections, on one
+    worker, would win every token."""
     counts: dict[int, int] = {}
     sent = [0]
     errors: list[str] = []
@@ -163,6 +168,7 @@ def drive(port: int, target: str, token_text: str, rate: float, duration: float,
     ready = threading.Barrier(threads)
 
     def run(i: int):
+        jitter = random.Random(i)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         local: dict[int, int] = {}
         n = 0
@@ -176,7 +182,7 @@ def drive(port: int, target: str, token_text: str, rate: float, duration: float,
                     time.sleep(nxt - now)
                 if time.monotonic() >= stop:
                     break
-                nxt += interval
+                nxt += interval * jitter.uniform(0.5, 1.5)
                 try:
                     conn.request("GET", target, headers={"Host": "gateway.test", "Authorization": f"Bearer {token_text}"})
                     resp = conn.getresponse()
