@@ -88,12 +88,14 @@ EXPECT = {
             **{s: 401 if w in ("attack", "junk") else 200 for s in SCOPEGATE_SIDES})
     for w in WORKLOADS
 }
-# Targets from the issue: (workload, versus, minimum ratio of req/s)
+# Targets (workload, versus, minimum ratio of req/s): issue 21 for native (junk with the audit
+# log at its default), the first benchmark issue for baseline (out of reach for any Proxy-Wasm
+# filter: the floor filter alone stays below it).
 TARGETS = {
     "steady": [("native", 1.0), ("baseline", 0.9)],
-    "cold": [("native", 0.5)],
-    "attack": [("native", 0.5)],
-    "junk": [("native", 1.0)],
+    "cold": [("native", 0.7)],
+    "attack": [("native", 0.7)],
+    "junk": [("native", 0.9)],
     # A DPoP request (cached token + one ES256 proof verified) against native on steady Bearer tokens.
     "dpop": [("native", 0.5)],
 }
@@ -107,8 +109,8 @@ RATELIMIT_TARGET = 0.95
 INVENTORY_TARGET = 0.97
 # Registry + revocation list + rate limits + inventory: ≥ 0.95× Scopegate steady without them.
 GOVERNANCE_TARGET = 0.95
-# Junk with the audit log at its default (denied, budgeted): ≥ 0.9× native.
-AUDIT_JUNK_TARGET = 0.9
+# Junk with the audit log at its default (denied, budgeted): the junk target above.
+AUDIT_JUNK_TARGET = dict(TARGETS["junk"])["native"]
 # scopegate-ratelimit's default limit: 100,000,000 requests a second, never reached.
 RATELIMIT_DEFAULT = {"requests": 100000000, "per_s": 1}
 # A rule only the checks reach: one request a day per identity, so the second
