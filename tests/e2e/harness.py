@@ -1698,6 +1698,18 @@ def audit_records(log_text: str) -> list[tuple[str, dict]]:
     return out
 
 
+def suppressed_records(log_text: str) -> list[dict]:
+    """Every `audit_suppressed` summary line in a gateway's log (CONTRACT §5),
+    whatever the host writes around it."""
+    out = []
+    for line in log_text.splitlines():
+        i = line.find('{"audit_suppressed":"scopegate"')
+        if i >= 0:
+            doc, _ = json.JSONDecoder().raw_decode(line[i:])
+            out.append(doc)
+    return out
+
+
 def rfc3339(t: int) -> str:
     """Epoch seconds as an RFC 3339 UTC time, as the documents write them."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

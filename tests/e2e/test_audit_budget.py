@@ -5,7 +5,6 @@ one `audit_suppressed` line per reason once the second is over."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import harness as h
@@ -15,12 +14,7 @@ FLOOD = 120
 
 
 def suppressed_lines(gw: h.Envoy) -> list[dict]:
-    out = []
-    for line in gw.log_text().splitlines():
-        i = line.find('{"audit_suppressed":"scopegate"')
-        if i >= 0:
-            out.append(json.loads(line[i:]))
-    return out
+    return h.suppressed_records(gw.log_text())
 
 
 def test_a_junk_flood_writes_at_most_the_budget_and_one_summary(gateways):
